@@ -1,0 +1,24 @@
+# The two commands: `make demo` runs the main job on the embedded Adult dataset, `make test` runs
+# the tests. Both create .venv and install the pinned versions (constraints.txt) when missing.
+
+PYTHON ?= python3.11
+VENV := .venv
+STAMP := $(VENV)/.installed
+WORKDIR ?= demo-output
+
+.PHONY: demo test bench clean
+
+$(STAMP): setup.py constraints.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade "pip==25.3"
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/aepipe demo --workdir $(WORKDIR)
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) $(WORKDIR)

@@ -1,0 +1,134 @@
+"""The exported SavedModel: the TFT transform and the autoencoder behind three signatures.
+
+- ``encode``: raw features -> ``code`` (and ``score``, since both need the same transform);
+- ``decode``: ``code`` -> values in the original units and categories, with null masks;
+- ``score``: raw features -> ``score``, the per-row reconstruction error.
+
+Raw features are, per modelled column ``c``, the values ``c`` (float32 numeric, int64 integer,
+bool boolean, string categorical; anything at null positions) and the mask ``c__null``. The
+decoder's outputs use the same names. It loads with `tf.saved_model.load` alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import tensorflow as tf
+
+from aepipe.features import STATISTICS, null_flag, stat_name
+from aepipe.model import Autoencoder
+from aepipe.schema import Kind, Schema
+
+__all__ = ["AutoencoderModule", "transform_statistics", "save"]
+
+_TF_DTYPES = {Kind.NUMERIC: tf.float32, Kind.INTEGER: tf.int64, Kind.BOOLEAN: tf.bool,
+              Kind.CATEGORICAL: tf.string}
+
+
+def raw_signature(schema: Schema) -> dict[str, tf.TensorSpec]:
+    spec = {}
+    for column in schema.modelled:
+        spec[column.name] = tf.TensorSpec([None], _TF_DTYPES[column.kind], name=column.name)
+        flag = null_flag(column.name)
+        spec[flag] = tf.TensorSpec([None], tf.bool, name=flag)
+    return spec
+
+
+def transform_statistics(tft_layer: Any, schema: Schema) -> dict[str, dict[str, float]]:
+    """Reads back the analyzers' results from the transform: one all-null row carries them."""
+    one_null_row = {
+        c.name: tf.sparse.SparseTensor(
+            tf.zeros([0, 2], tf.int64),
+            tf.zeros([0], tf.string if c.kind is Kind.CATEGORICAL else
+                     (tf.float32 if c.kind is Kind.NUMERIC else tf.int64)),
+            [1, 1])
+        for c in schema.modelled
+    }
+    transformed = tft_layer(one_null_row)
+    statistics: dict[str, dict[str, float]] = {}
+    for column in schema.modelled:
+        names = {k: stat_name(column.name, k) for k in STATISTICS}
+        statistics[column.name] = {k: float(transformed[n][0].numpy())
+                                   for k, n in names.items() if n in transformed}
+    return statistics
+
+
+class AutoencoderModule(tf.Module):
+    """Holds the TFT layer, the autoencoder and the constants the decoder needs."""
+
+    def __init__(self, *, tft_layer: Any, model: Autoencoder, schema: Schema,
+                 statistics: Mapping[str, Mapping[str, float]],
+                 vocabularies: Mapping[str, list[str]]):
+        super().__init__()
+        self.tft_layer = tft_layer
+        self.model = model
+        self._schema = schema
+        self._statistics = {c: {k: tf.constant(v, tf.float32) for k, v in s.items()}
+                            for c, s in statistics.items()}
+        self._vocabularies = {c: tf.constant(v if v else [""], tf.string)
+                              for c, v in vocabularies.items()}
+        self._vocabulary_sizes = {c: len(v) for c, v in vocabularies.items()}
+        signature = raw_signature(schema)
+        self.encode = tf.function(self._encode, input_signature=[signature])
+        self.score = tf.function(self._score, input_signature=[signature])
+        self.decode = tf.function(
+            self._decode,
+            input_signature=[tf.TensorSpec([None, model.encoder.layers[-1].units], tf.float32,
+                                           name="code")])
+
+    def _transform(self, raw: dict) -> dict:
+        sparse = {}
+        for column in self._schema.modelled:
+            values, is_null = raw[column.name], raw[null_flag(column.name)]
+            if column.kind is Kind.BOOLEAN:
+                values = tf.cast(values, tf.int64)
+            present = tf.where(tf.logical_not(is_null))
+            sparse[column.name] = tf.SparseTensor(
+                tf.concat([present, tf.zeros_like(present)], axis=1),
+                tf.gather_nd(values, present),
+                tf.stack([tf.shape(values, out_type=tf.int64)[0], 1]))
+        return self.tft_layer(sparse)
+
+    def _encode(self, raw: dict) -> dict:
+        features = self._transform(raw)
+        code = self.model.encode(features)
+        score = self.model.reconstruction_error(features, self.model.decode(code))
+        return {"code": code, "score": score}
+
+    def _score(self, raw: dict) -> dict:
+        return {"score": self._encode(raw)["score"]}
+
+    def _decode(self, code: tf.Tensor) -> dict:
+        outputs = self.model.decode(code)
+        decoded: dict[str, tf.Tensor] = {}
+        for column in self._schema.modelled:
+            value = outputs[column.name]
+            flag = null_flag(column.name)
+            if column.kind is Kind.CATEGORICAL:
+                decoded[column.name], decoded[flag] = self._category(column.name, value)
+                continue
+            decoded[column.name] = self._scalar(column.kind, column.name, value)
+            decoded[flag] = (outputs[flag] > 0.0 if flag in outputs
+                             else tf.zeros_like(value, tf.bool))
+        return decoded
+
+    def _scalar(self, kind: Kind, name: str, value: tf.Tensor) -> tf.Tensor:
+        if kind is Kind.BOOLEAN:
+            return value > 0.0
+        stats = self._statistics[name]
+        std = tf.where(stats["std"] > 0.0, stats["std"], 1.0)
+        original = tf.clip_by_value(value * std + stats["mean"], stats["min"], stats["max"])
+        return tf.cast(tf.round(original), tf.int64) if kind is Kind.INTEGER else original
+
+    def _category(self, name: str, logits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """The most likely known category, and whether null beats every category."""
+        size = self._vocabulary_sizes[name]
+        best = tf.argmax(logits[:, :max(size, 1)], axis=-1)
+        is_null = logits[:, size + 1] > tf.reduce_max(logits[:, :max(size, 1)], axis=-1)
+        return tf.gather(self._vocabularies[name], best), is_null
+
+
+def save(module: AutoencoderModule, path: str) -> None:
+    tf.saved_model.save(module, path, signatures={
+        "encode": module.encode, "decode": module.decode, "score": module.score})
+

@@ -1,0 +1,99 @@
+"""The transformed features a model sees, derived from the schema.
+
+Each modelled column becomes one or two features after the TFT transform:
+
+- numeric and integer: a standardised value (nulls imputed with the mean), plus a null flag if
+  the column is nullable;
+- boolean: a 0/1 value, plus a null flag if nullable;
+- categorical: a vocabulary index, where index ``V`` is the out-of-vocabulary bucket and
+  ``V + 1`` stands for null, so the two stay distinguishable.
+
+The same description drives the preprocessing function, the model's inputs and output heads, the
+transformed training files and the decoder, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Mapping
+
+import pyarrow as pa
+
+from aepipe.schema import NULL_SUFFIX, Column, Kind, Schema
+
+__all__ = ["Role", "Feature", "Features", "STAT_PREFIX", "STATISTICS"]
+
+# Transformed outputs that carry an analyzer's result (a constant) rather than a per-row value:
+# they let the exported model read back the statistics TFT computed.
+STAT_PREFIX = "__stat__"
+STATISTICS = ("mean", "std", "min", "max", "null_rate")
+
+
+class Role(str, enum.Enum):
+    VALUE = "value"  # a standardised float, reconstructed with squared error
+    FLAG = "flag"  # a 0/1 float, reconstructed with binary cross-entropy
+    CATEGORY = "category"  # a class index, reconstructed with categorical cross-entropy
+
+
+@dataclasses.dataclass(frozen=True)
+class Feature:
+    name: str
+    column: Column
+    role: Role
+    classes: int = 1  # the number of classes of a CATEGORY feature
+
+    @property
+    def width(self) -> int:
+        """How many model outputs (logits or values) this feature takes."""
+        return self.classes if self.role is Role.CATEGORY else 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Features:
+    """The ordered transformed features of a schema."""
+
+    items: tuple[Feature, ...]
+
+    @classmethod
+    def of(cls, schema: Schema, vocabulary_sizes: Mapping[str, int] | None = None) -> "Features":
+        """Features for a schema; vocabulary sizes are known only after TFT analysis."""
+        sizes = vocabulary_sizes or {}
+        items: list[Feature] = []
+        for column in schema.modelled:
+            if column.kind is Kind.CATEGORICAL:
+                classes = sizes.get(column.name, 0) + 2  # + out-of-vocabulary + null
+                items.append(Feature(column.name, column, Role.CATEGORY, classes))
+                continue
+            role = Role.FLAG if column.kind is Kind.BOOLEAN else Role.VALUE
+            items.append(Feature(column.name, column, role))
+            if column.nullable:
+                items.append(Feature(null_flag(column.name), column, Role.FLAG))
+        return cls(tuple(items))
+
+    def __iter__(self):
+        return iter(self.items)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.items)
+
+    @property
+    def output_width(self) -> int:
+        return sum(f.width for f in self.items)
+
+    def arrow_schema(self) -> pa.Schema:
+        """The schema of the transformed training files."""
+        return pa.schema([
+            pa.field(f.name, pa.int64() if f.role is Role.CATEGORY else pa.float32(),
+                     nullable=False)
+            for f in self.items
+        ])
+
+
+def null_flag(name: str) -> str:
+    return name + NULL_SUFFIX
+
+
+def stat_name(column: str, statistic: str) -> str:
+    return f"{STAT_PREFIX}{column}__{statistic}"

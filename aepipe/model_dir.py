@@ -1,0 +1,151 @@
+"""The model directory: staged while it is written, published whole, opened for inference.
+
+Layout::
+
+    MODEL_DIR/
+      manifest.json     what the model is: schema, options, statistics, losses, row counts
+      saved_model/      the SavedModel with the `encode`, `decode` and `score` signatures
+      transform_fn/     the tf.Transform output (transform graph, vocabularies, metadata)
+
+A job writes into a hidden staging directory beside MODEL_DIR and renames it into place only
+when the manifest, written last, is there: a crashed job never leaves a half model behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import uuid
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from apache_beam.io.filesystems import FileSystems
+
+from aepipe import __version__, fileio
+from aepipe.batches import to_model_inputs
+from aepipe.errors import ModelDirError
+from aepipe.schema import Schema
+
+__all__ = ["FORMAT_VERSION", "prepare", "publish", "write_manifest", "read_manifest",
+           "ModelDirectory"]
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+SAVED_MODEL = "saved_model"
+TRANSFORM_FN = "transform_fn"
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def _has_files(path: str) -> bool:
+    if _is_local(path):
+        return os.path.isdir(path) and bool(os.listdir(path)) or os.path.isfile(path)
+    return bool(FileSystems.match([posixpath.join(path, "**")])[0].metadata_list)
+
+
+def prepare(model_dir: str, *, overwrite: bool = False) -> str:
+    """Checks that `model_dir` may be written and returns a fresh staging directory for it."""
+    if _is_local(model_dir):
+        model_dir = os.path.abspath(model_dir)
+    if _has_files(model_dir) and not overwrite:
+        raise ModelDirError(f"model directory {model_dir} already holds files; choose another "
+                            "path or pass --overwrite")
+    parent, name = posixpath.split(model_dir.rstrip("/"))
+    staging = posixpath.join(parent, f".{name}.staging-{uuid.uuid4().hex[:12]}")
+    try:
+        FileSystems.mkdirs(staging)
+        fileio.write_text(posixpath.join(staging, ".writable"), "")
+        FileSystems.delete([posixpath.join(staging, ".writable")])
+    except Exception as e:  # the file system's own error says why (permissions, missing bucket)
+        raise ModelDirError(f"cannot write the model directory {model_dir}: {e}") from None
+    return staging
+
+
+def publish(staging: str, model_dir: str) -> str:
+    """Moves a complete staging directory to `model_dir`, replacing what was there."""
+    if _is_local(model_dir):
+        model_dir = os.path.abspath(model_dir)
+        if os.path.exists(model_dir):
+            retired = f"{staging}.replaced"
+            os.replace(model_dir, retired)
+            os.replace(staging, model_dir)
+            FileSystems.delete([retired])
+        else:
+            os.replace(staging, model_dir)
+        return model_dir
+    if _has_files(model_dir):
+        FileSystems.delete([model_dir])
+    sources = sorted(m.path for m in
+                     FileSystems.match([posixpath.join(staging, "**")])[0].metadata_list)
+    sources.sort(key=lambda p: p.endswith(MANIFEST))  # the manifest lands last
+    FileSystems.rename(sources, [model_dir + p[len(staging):] for p in sources])
+    FileSystems.delete([staging])
+    return model_dir
+
+
+def write_manifest(directory: str, manifest: dict[str, Any]) -> None:
+    manifest = {"format_version": FORMAT_VERSION, "aepipe_version": __version__, **manifest}
+    fileio.write_text(posixpath.join(directory, MANIFEST), json.dumps(manifest, indent=2))
+
+
+def read_manifest(model_dir: str) -> dict[str, Any]:
+    """The manifest of a complete model directory, or a ModelDirError that says what is wrong."""
+    path = posixpath.join(model_dir, MANIFEST)
+    if not _has_files(model_dir):
+        raise ModelDirError(f"model directory {model_dir} does not exist or is empty")
+    try:
+        manifest = json.loads(fileio.read_text(path))
+    except FileNotFoundError:
+        raise ModelDirError(f"model directory {model_dir} is incomplete: it has no {MANIFEST}"
+                            ) from None
+    except ValueError as e:
+        raise ModelDirError(f"{path} is not valid JSON: {e}") from None
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelDirError(f"model directory {model_dir} has format version {version}; this "
+                            f"aepipe ({__version__}) reads version {FORMAT_VERSION}")
+    return manifest
+
+
+class ModelDirectory:
+    """A published model, opened for inference without any of aepipe's training code."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.manifest = read_manifest(path)
+        self.schema = Schema.from_dict(self.manifest["schema"], source=path)
+        self._saved_model = None
+
+    @property
+    def code_size(self) -> int:
+        return int(self.manifest["options"]["code_size"])
+
+    @property
+    def saved_model(self):
+        """The loaded SavedModel (TensorFlow is imported and the model loaded on first use)."""
+        if self._saved_model is None:
+            import tensorflow as tf
+
+            self._saved_model = tf.saved_model.load(posixpath.join(self.path, SAVED_MODEL))
+        return self._saved_model
+
+    def encode(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
+        """The code and the reconstruction error of every row of a (valid) batch."""
+        outputs = self.saved_model.signatures["encode"](**_as_tensors(
+            to_model_inputs(batch, self.schema)))
+        return outputs["code"].numpy(), outputs["score"].numpy()
+
+    def decode(self, code: np.ndarray) -> dict[str, np.ndarray]:
+        """Values and null masks in the original units for each row of `code`."""
+        outputs = self.saved_model.signatures["decode"](code=np.asarray(code, np.float32))
+        return {name: tensor.numpy() for name, tensor in outputs.items()}
+
+
+def _as_tensors(inputs: dict[str, np.ndarray]) -> dict[str, Any]:
+    import tensorflow as tf
+
+    return {name: tf.constant(values) for name, values in inputs.items()}

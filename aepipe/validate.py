@@ -1,0 +1,119 @@
+"""Checks input before any work: file schemas up front, row values batch by batch.
+
+`check_inputs` reads only Parquet footers, so a missing column or a wrong type stops a job
+before it starts, naming the file and the column. `ValidateBatches` then splits every record
+batch into usable rows and dead-letter rows with their reason, counting both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Iterator
+
+import apache_beam as beam
+import pyarrow as pa
+from apache_beam.metrics import Metrics
+
+from aepipe import fileio
+from aepipe.batches import select, split_valid
+from aepipe.errors import InputError, SchemaError
+from aepipe.schema import Kind, Schema
+
+__all__ = ["InputSummary", "check_inputs", "ValidateBatches", "METRICS_NAMESPACE",
+           "REJECTED"]
+
+_LOG = logging.getLogger(__name__)
+METRICS_NAMESPACE = "aepipe"
+REJECTED = "rejected"
+MAX_BATCH_ROWS = 16_384
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSummary:
+    """What the input files hold: their paths, the schema's columns as Arrow types, row count."""
+
+    pattern: str
+    files: tuple[str, ...]
+    arrow_schema: pa.Schema
+    num_rows: int
+
+
+def check_inputs(pattern: str, schema: Schema) -> InputSummary:
+    """Matches `pattern` and checks every file's footer against the schema.
+
+    Raises InputError for no files, an unreadable file or no rows at all, and SchemaError for a
+    missing column or a type the column's kind cannot take, naming the file and the column.
+    """
+    files = fileio.match(pattern)
+    wanted = [c for c in schema.columns if c.kind is not Kind.IGNORE]
+    arrow_schema, total = None, 0
+    for path in files:
+        footer = fileio.parquet_file(path)
+        file_schema = footer.schema_arrow
+        for column in wanted:
+            if column.name not in file_schema.names:
+                raise SchemaError(f"{path}: column {column.name!r} ({column.kind.value}) is "
+                                  "missing")
+            arrow_type = file_schema.field(column.name).type
+            if not column.accepts(arrow_type):
+                raise SchemaError(f"{path}: column {column.name!r} has type {arrow_type}, which "
+                                  f"a {column.kind.value} column cannot take")
+        extra = sorted(set(file_schema.names) - {c.name for c in schema.columns})
+        if extra:
+            _LOG.info("%s: ignoring column(s) not in the schema: %s", path, ", ".join(extra))
+        if arrow_schema is None:
+            arrow_schema = pa.schema([file_schema.field(c.name) for c in wanted])
+        total += footer.metadata.num_rows
+    if total == 0:
+        raise InputError(f"the input {pattern} holds no rows ({len(files)} file(s))")
+    return InputSummary(fileio.as_glob(pattern), tuple(files), arrow_schema, total)
+
+
+class ValidateBatches(beam.PTransform):
+    """Splits Arrow tables or record batches into usable rows and rejected rows.
+
+    The main output holds record batches of the schema's columns cast to `arrow_schema`; the
+    `rejected` output holds the rows a model cannot use, with a `reject_reason` column.
+    Unpack it as ``valid, rejected = batches | ValidateBatches(...)``.
+    """
+
+    def __init__(self, schema: Schema, arrow_schema: pa.Schema):
+        super().__init__()
+        self._schema = schema
+        self._arrow_schema = arrow_schema
+
+    def expand(self, batches):
+        return batches | beam.ParDo(_Validate(self._schema, self._arrow_schema)).with_outputs(
+            REJECTED, main="valid")
+
+
+class _Validate(beam.DoFn):
+    def __init__(self, schema: Schema, arrow_schema: pa.Schema):
+        self._schema = schema
+        self._arrow_schema = arrow_schema
+        self._read = Metrics.counter(METRICS_NAMESPACE, "rows_read")
+        self._rejected = Metrics.counter(METRICS_NAMESPACE, "rows_rejected")
+
+    def process(self, element) -> Iterator:
+        for batch in record_batches(element):
+            self._read.inc(batch.num_rows)
+            try:
+                batch = select(batch, self._schema).cast(self._arrow_schema)
+            except pa.ArrowInvalid as e:
+                raise SchemaError(f"input rows do not fit the columns' types: {e}") from None
+            valid, rejected = split_valid(batch, self._schema)
+            if rejected.num_rows:
+                self._rejected.inc(rejected.num_rows)
+                yield beam.pvalue.TaggedOutput(REJECTED, rejected)
+            if valid.num_rows:
+                yield valid
+
+
+def record_batches(element: pa.Table | pa.RecordBatch) -> Iterator[pa.RecordBatch]:
+    """The non-empty record batches of a table, at most MAX_BATCH_ROWS rows each."""
+    if isinstance(element, pa.RecordBatch):
+        element = pa.Table.from_batches([element])
+    for batch in element.combine_chunks().to_batches(max_chunksize=MAX_BATCH_ROWS):
+        if batch.num_rows:
+            yield batch

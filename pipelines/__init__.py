@@ -1,0 +1,1 @@
+"""Runnable jobs: each parses its options and chains aepipe's transforms into one pipeline."""

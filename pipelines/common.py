@@ -1,0 +1,55 @@
+"""What every job shares: Beam options, reading validated batches, the dead-letter output."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Sequence
+
+import apache_beam as beam
+from apache_beam.io.parquetio import ReadFromParquetBatched, WriteToParquetBatched
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from aepipe.batches import rejected_schema
+from aepipe.schema import Schema
+from aepipe.validate import METRICS_NAMESPACE, InputSummary, ValidateBatches
+
+_LOG = logging.getLogger("aepipe")
+
+
+def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
+    """Beam's options from the arguments the job did not take (DirectRunner by default)."""
+    args = list(beam_args)
+    if not any(a == "--runner" or a.startswith("--runner=") for a in args):
+        args.append("--runner=DirectRunner")
+    return PipelineOptions(args)
+
+
+def read_validated(pipeline: beam.Pipeline, summary: InputSummary, schema: Schema,
+                   rejected_prefix: str):
+    """Reads the checked input files, writes rejected rows, returns the valid batches."""
+    batches = pipeline | "Read" >> ReadFromParquetBatched(
+        summary.pattern, columns=list(summary.arrow_schema.names))
+    valid, rejected = batches | "Validate" >> ValidateBatches(schema, summary.arrow_schema)
+    rejected | "WriteRejected" >> WriteToParquetBatched(
+        rejected_prefix, schema=rejected_schema(summary.arrow_schema),
+        file_name_suffix=".parquet")
+    return valid
+
+
+def log_counters(result) -> dict[str, int]:
+    """Logs and returns the job's row counters (read, rejected, written)."""
+    counters = dict.fromkeys(("rows_read", "rows_rejected"), 0)
+    for counter in result.metrics().query(
+            MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
+        counters[counter.key.metric.name] = counter.committed
+    _LOG.info("rows: %s", ", ".join(f"{name.removeprefix('rows_')} {value:,}"
+                                    for name, value in counters.items()))
+    return counters
+
+
+def add_overwrite(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing output instead of refusing")
+

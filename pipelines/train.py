@@ -1,0 +1,88 @@
+"""Train an autoencoder on a Parquet dataset and publish a model directory.
+
+    aepipe train --input PATTERN --schema SCHEMA.yaml --model-dir DIR [model options] [Beam options]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from typing import Sequence
+
+import apache_beam as beam
+
+from aepipe.options import ModelOptions
+from aepipe.schema import Schema
+from pipelines.common import add_overwrite, log_counters, pipeline_options, read_validated
+
+_LOG = logging.getLogger("aepipe")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = ModelOptions()
+    parser.add_argument("--input", required=True, help="Parquet files: a glob or a directory")
+    parser.add_argument("--schema", required=True, help="schema YAML (see aepipe infer-schema)")
+    parser.add_argument("--model-dir", required=True, help="where the model directory goes")
+    parser.add_argument("--rejected", default=None,
+                        help="prefix of the dead-letter Parquet output (default: "
+                             "MODEL_DIR-rejected)")
+    add_overwrite(parser)
+    model = parser.add_argument_group("model")
+    model.add_argument("--code-size", type=int, default=defaults.code_size)
+    model.add_argument("--hidden", default=",".join(map(str, defaults.hidden)),
+                       help="hidden layer widths of the encoder, comma-separated")
+    model.add_argument("--epochs", type=int, default=defaults.epochs)
+    model.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    model.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    model.add_argument("--patience", type=int, default=defaults.patience,
+                       help="epochs without validation improvement before stopping")
+    model.add_argument("--validation-fraction", type=float,
+                       default=defaults.validation_fraction)
+    model.add_argument("--seed", type=int, default=defaults.seed)
+    model.add_argument("--top-k", type=int, default=defaults.top_k,
+                       help="most frequent categories kept per categorical column")
+
+
+def model_options(args: argparse.Namespace) -> ModelOptions:
+    hidden = tuple(int(w) for w in args.hidden.split(",") if w.strip())
+    return ModelOptions(code_size=args.code_size, hidden=hidden, epochs=args.epochs,
+                        batch_size=args.batch_size, learning_rate=args.learning_rate,
+                        patience=args.patience, validation_fraction=args.validation_fraction,
+                        seed=args.seed, top_k=args.top_k)
+
+
+def run(args: argparse.Namespace, beam_args: Sequence[str]) -> str:
+    """Builds and runs the training pipeline; returns the published model directory."""
+    from aepipe.train import TrainAutoencoder
+    from aepipe.validate import check_inputs
+
+    schema = Schema.load(args.schema)
+    options = model_options(args)
+    summary = check_inputs(args.input, schema)
+    _LOG.info("training on %s: %d file(s), %d rows", args.input, len(summary.files),
+              summary.num_rows)
+    started = time.perf_counter()
+    pipeline = beam.Pipeline(options=pipeline_options(beam_args))
+    valid = read_validated(pipeline, summary, schema,
+                           args.rejected or args.model_dir.rstrip("/") + "-rejected")
+    valid | TrainAutoencoder(schema=schema, model_dir=args.model_dir,
+                             input_arrow_schema=summary.arrow_schema, options=options,
+                             overwrite=args.overwrite)
+    result = pipeline.run()
+    result.wait_until_finish()
+    log_counters(result)
+    _LOG.info("training job finished in %.1f s: model in %s", time.perf_counter() - started,
+              args.model_dir)
+    return args.model_dir
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from aepipe.cli import run_job
+
+    return run_job("pipelines.train", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
