@@ -23,6 +23,7 @@ __all__ = [
     "to_model_inputs",
     "model_input_dtypes",
     "rejected_schema",
+    "as_table",
 ]
 
 REASON = "reject_reason"
@@ -96,6 +97,11 @@ def _with_reasons(batch: pa.RecordBatch, reasons: list[str]) -> pa.RecordBatch:
         batch.columns + [pa.array(reasons, pa.string())],
         schema=batch.schema.append(pa.field(REASON, pa.string())),
     )
+
+
+def as_table(batch: pa.RecordBatch) -> pa.Table:
+    """A one-batch table: what Beam's WriteToParquetBatched writes."""
+    return pa.Table.from_batches([batch])
 
 
 def rejected_schema(input_schema: pa.Schema) -> pa.Schema:

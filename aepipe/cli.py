@@ -38,9 +38,11 @@ def quiet_startup() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module="tensorflow_transform")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
-    for noisy in ("apache_beam", "tensorflow", "absl", "tfx_bsl", "tensorflow_transform",
-                  "h5py", "google"):
+    for noisy in ("tensorflow", "absl", "tfx_bsl", "tensorflow_transform", "h5py", "google"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    # Beam logs a worker's exception with its traceback before re-raising it; the CLI reports
+    # the re-raised exception itself, once.
+    logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
     with _stderr_silenced():
         import tensorflow  # noqa: F401  (its C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL)
 

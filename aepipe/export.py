@@ -1,8 +1,9 @@
-"""The exported SavedModel: the TFT transform and the autoencoder behind three signatures.
+"""The exported SavedModel: the TFT transform and the autoencoder behind four signatures.
 
 - ``encode``: raw features -> ``code`` (and ``score``, since both need the same transform);
 - ``decode``: ``code`` -> values in the original units and categories, with null masks;
-- ``score``: raw features -> ``score``, the per-row reconstruction error.
+- ``score``: raw features -> ``score``, the per-row reconstruction error;
+- ``transform``: raw features -> the model's input features (the TFT output), for inspection.
 
 Raw features are, per modelled column ``c``, the values ``c`` (float32 numeric, int64 integer,
 bool boolean, string categorical; anything at null positions) and the mask ``c__null``. The
@@ -25,6 +26,11 @@ _TF_DTYPES = {Kind.NUMERIC: tf.float32, Kind.INTEGER: tf.int64, Kind.BOOLEAN: tf
               Kind.CATEGORICAL: tf.string}
 
 
+def _feed_dtype(kind: Kind) -> tf.DType:
+    """The dtype TFT reads a column as: booleans are fed as 0/1 integers."""
+    return tf.int64 if kind is Kind.BOOLEAN else _TF_DTYPES[kind]
+
+
 def raw_signature(schema: Schema) -> dict[str, tf.TensorSpec]:
     spec = {}
     for column in schema.modelled:
@@ -39,8 +45,7 @@ def transform_statistics(tft_layer: Any, schema: Schema) -> dict[str, dict[str, 
     one_null_row = {
         c.name: tf.sparse.SparseTensor(
             tf.zeros([0, 2], tf.int64),
-            tf.zeros([0], tf.string if c.kind is Kind.CATEGORICAL else
-                     (tf.float32 if c.kind is Kind.NUMERIC else tf.int64)),
+            tf.zeros([0], _feed_dtype(c.kind)),
             [1, 1])
         for c in schema.modelled
     }
@@ -71,6 +76,7 @@ class AutoencoderModule(tf.Module):
         signature = raw_signature(schema)
         self.encode = tf.function(self._encode, input_signature=[signature])
         self.score = tf.function(self._score, input_signature=[signature])
+        self.transform = tf.function(self._features, input_signature=[signature])
         self.decode = tf.function(
             self._decode,
             input_signature=[tf.TensorSpec([None, model.encoder.layers[-1].units], tf.float32,
@@ -79,15 +85,18 @@ class AutoencoderModule(tf.Module):
     def _transform(self, raw: dict) -> dict:
         sparse = {}
         for column in self._schema.modelled:
-            values, is_null = raw[column.name], raw[null_flag(column.name)]
-            if column.kind is Kind.BOOLEAN:
-                values = tf.cast(values, tf.int64)
+            values = tf.cast(raw[column.name], _feed_dtype(column.kind))
+            is_null = raw[null_flag(column.name)]
             present = tf.where(tf.logical_not(is_null))
             sparse[column.name] = tf.SparseTensor(
                 tf.concat([present, tf.zeros_like(present)], axis=1),
                 tf.gather_nd(values, present),
                 tf.stack([tf.shape(values, out_type=tf.int64)[0], 1]))
         return self.tft_layer(sparse)
+
+    def _features(self, raw: dict) -> dict:
+        transformed = self._transform(raw)
+        return {name: transformed[name] for name in self.model.layout.names}
 
     def _encode(self, raw: dict) -> dict:
         features = self._transform(raw)
@@ -130,5 +139,6 @@ class AutoencoderModule(tf.Module):
 
 def save(module: AutoencoderModule, path: str) -> None:
     tf.saved_model.save(module, path, signatures={
-        "encode": module.encode, "decode": module.decode, "score": module.score})
+        "encode": module.encode, "decode": module.decode, "score": module.score,
+        "transform": module.transform})
 

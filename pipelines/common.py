@@ -11,7 +11,7 @@ from apache_beam.io.parquetio import ReadFromParquetBatched, WriteToParquetBatch
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from aepipe.batches import rejected_schema
+from aepipe.batches import as_table, rejected_schema
 from aepipe.schema import Schema
 from aepipe.validate import METRICS_NAMESPACE, InputSummary, ValidateBatches
 
@@ -32,7 +32,7 @@ def read_validated(pipeline: beam.Pipeline, summary: InputSummary, schema: Schem
     batches = pipeline | "Read" >> ReadFromParquetBatched(
         summary.pattern, columns=list(summary.arrow_schema.names))
     valid, rejected = batches | "Validate" >> ValidateBatches(schema, summary.arrow_schema)
-    rejected | "WriteRejected" >> WriteToParquetBatched(
+    rejected | "RejectedTables" >> beam.Map(as_table) | "WriteRejected" >> WriteToParquetBatched(
         rejected_prefix, schema=rejected_schema(summary.arrow_schema),
         file_name_suffix=".parquet")
     return valid

@@ -54,28 +54,34 @@ def model_options(args: argparse.Namespace) -> ModelOptions:
 
 
 def run(args: argparse.Namespace, beam_args: Sequence[str]) -> str:
+    return train(input_pattern=args.input, schema=Schema.load(args.schema),
+                 model_dir=args.model_dir, options=model_options(args), beam_args=beam_args,
+                 rejected=args.rejected, overwrite=args.overwrite)
+
+
+def train(*, input_pattern: str, schema: Schema, model_dir: str, options: ModelOptions,
+          beam_args: Sequence[str] = (), rejected: str | None = None,
+          overwrite: bool = False) -> str:
     """Builds and runs the training pipeline; returns the published model directory."""
     from aepipe.train import TrainAutoencoder
     from aepipe.validate import check_inputs
 
-    schema = Schema.load(args.schema)
-    options = model_options(args)
-    summary = check_inputs(args.input, schema)
-    _LOG.info("training on %s: %d file(s), %d rows", args.input, len(summary.files),
+    summary = check_inputs(input_pattern, schema)
+    _LOG.info("training on %s: %d file(s), %d rows", input_pattern, len(summary.files),
               summary.num_rows)
     started = time.perf_counter()
     pipeline = beam.Pipeline(options=pipeline_options(beam_args))
     valid = read_validated(pipeline, summary, schema,
-                           args.rejected or args.model_dir.rstrip("/") + "-rejected")
-    valid | TrainAutoencoder(schema=schema, model_dir=args.model_dir,
+                           rejected or model_dir.rstrip("/") + "-rejected")
+    valid | TrainAutoencoder(schema=schema, model_dir=model_dir,
                              input_arrow_schema=summary.arrow_schema, options=options,
-                             overwrite=args.overwrite)
+                             overwrite=overwrite)
     result = pipeline.run()
     result.wait_until_finish()
     log_counters(result)
     _LOG.info("training job finished in %.1f s: model in %s", time.perf_counter() - started,
-              args.model_dir)
-    return args.model_dir
+              model_dir)
+    return model_dir
 
 
 def main(argv: Sequence[str] | None = None) -> int:

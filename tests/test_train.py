@@ -1,0 +1,124 @@
+"""The model directory contract, checked on the model trained once per session."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from aepipe.quality import reconstruction_quality
+
+# Measured on this sample (4,000 training rows, default options, seed 1): numeric RMSE about
+# 0.3 standardised units and categorical accuracy about 0.85 on the held-out rows. The bounds
+# leave room for run-to-run noise but fail a model that learned nothing: predicting the mean
+# gives RMSE 1.0, and the most frequent category gives an accuracy of about 0.6 on Adult.
+MAX_NUMERIC_RMSE = 0.5
+MIN_CATEGORICAL_ACCURACY = 0.78
+
+
+def test_model_directory_layout(trained_model_dir):
+    assert sorted(os.listdir(trained_model_dir)) == ["manifest.json", "saved_model",
+                                                     "transform_fn"]
+    siblings = os.listdir(os.path.dirname(trained_model_dir))
+    assert not [s for s in siblings if "staging" in s], "the staging directory was left behind"
+
+
+def test_manifest_records_what_later_jobs_need(trained_model, adult_schema):
+    manifest = trained_model.manifest
+    assert manifest["format_version"] == 1 and manifest["aepipe_version"]
+    assert manifest["schema"] == adult_schema.to_dict()
+    assert manifest["rows"]["train"] + manifest["rows"]["validation"] == 4000
+    assert 0 < manifest["rows"]["validation"] < 800
+    assert len(manifest["history"]["loss"]) == len(manifest["history"]["val_loss"]) >= 2
+    assert manifest["validation_loss"] == min(manifest["history"]["val_loss"])
+    assert manifest["options"]["code_size"] == 8
+    assert set(manifest["vocabularies"]["sex"]) == {"Male", "Female"}
+    assert [f["name"] for f in manifest["input_arrow_schema"]["fields"]] == list(
+        adult_schema.names)
+
+
+def test_statistics_are_those_of_the_training_rows(trained_model, adult_files):
+    manifest = trained_model.manifest
+    rows = pq.read_table(adult_files["train"])
+    age = rows.column("age").to_numpy().astype(np.float64)
+    stats = manifest["statistics"]["age"]
+    # TFT analyses the training split only, so the figures are close to, not equal to, all rows.
+    assert stats["mean"] == pytest.approx(age.mean(), rel=0.02)
+    assert stats["std"] == pytest.approx(age.std(), rel=0.05)
+    assert age.min() <= stats["min"] and stats["max"] <= age.max()
+    occupation_nulls = rows.column("occupation").null_count / rows.num_rows
+    assert manifest["statistics"]["occupation"]["null_rate"] == pytest.approx(
+        occupation_nulls, abs=0.01)
+
+
+def test_signatures_are_present_with_named_inputs(trained_model):
+    signatures = trained_model.saved_model.signatures
+    assert set(signatures) == {"encode", "decode", "score", "transform"}
+    _, encode_inputs = signatures["encode"].structured_input_signature
+    assert {"age", "age__null", "workclass", "workclass__null"} <= set(encode_inputs)
+    assert set(signatures["encode"].structured_outputs) == {"code", "score"}
+
+
+def test_decode_returns_original_units_and_types(trained_model, adult_files):
+    holdout = pq.read_table(adult_files["holdout"]).to_batches()[0]
+    code, score = trained_model.encode(holdout)
+    assert code.shape == (holdout.num_rows, 8) and code.dtype == np.float32
+    assert score.shape == (holdout.num_rows,) and np.all(score >= 0)
+    decoded = trained_model.decode(code)
+    assert decoded["age"].dtype == np.int64
+    stats = trained_model.manifest["statistics"]["age"]
+    assert stats["min"] <= decoded["age"].min() and decoded["age"].max() <= stats["max"]
+    vocabulary = set(trained_model.manifest["vocabularies"]["education"])
+    assert {v.decode() for v in decoded["education"]} <= vocabulary
+    assert decoded["workclass__null"].dtype == np.bool_
+
+
+def test_decode_inverts_encode_on_held_out_rows(trained_model, adult_files):
+    quality = reconstruction_quality(trained_model, pq.read_table(adult_files["holdout"])
+                                     .to_batches(max_chunksize=400))
+    print(json.dumps(quality["by_kind"]))
+    assert quality["by_kind"]["integer_rmse"] < MAX_NUMERIC_RMSE
+    assert quality["by_kind"]["categorical_accuracy"] > MIN_CATEGORICAL_ACCURACY
+
+
+def test_null_and_unseen_categories_stay_distinguishable(trained_model):
+    import tensorflow as tf
+
+    size = len(trained_model.manifest["vocabularies"]["workclass"])
+    inputs = {name: tf.constant(values) for name, values in _one_row(trained_model).items()}
+    inputs["workclass"] = tf.constant(["Never-seen-before", ""])
+    inputs["workclass__null"] = tf.constant([False, True])
+    features = trained_model.saved_model.signatures["transform"](**inputs)
+    assert features["workclass"].numpy().tolist() == [size, size + 1]  # OOV bucket, then null
+
+
+def _one_row(model):
+    """Two rows of valid raw inputs for every modelled column."""
+    values = {"integer": np.array([30, 40], np.int64), "categorical": np.array(["x", "y"], object)}
+    inputs = {}
+    for column in model.schema.modelled:
+        inputs[column.name] = values[column.kind.value]
+        inputs[column.name + "__null"] = np.array([False, False])
+    return inputs
+
+
+def test_model_loads_in_a_fresh_process_without_aepipe(trained_model_dir):
+    script = textwrap.dedent(f"""
+        import sys
+        import tensorflow as tf
+        model = tf.saved_model.load({os.path.join(trained_model_dir, "saved_model")!r})
+        code = tf.zeros([2, 8])
+        decoded = model.signatures["decode"](code=code)
+        assert decoded["age"].dtype == tf.int64, decoded["age"].dtype
+        assert not [m for m in sys.modules if m.startswith(("aepipe", "tensorflow_transform"))]
+        print("ok", sorted(decoded)[:2])
+    """)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=env, cwd="/", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("ok")
