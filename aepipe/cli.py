@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import logging
 import os
+import re
 import sys
 import warnings
 from typing import Sequence
@@ -20,6 +21,7 @@ __all__ = ["main", "run_job", "quiet_startup"]
 _JOBS = {
     "infer-schema": "pipelines.infer_schema",
     "train": "pipelines.train",
+    "encode": "pipelines.encode",
     "demo": "pipelines.demo",
 }
 _LOG = logging.getLogger("aepipe")
@@ -99,14 +101,9 @@ def _aepipe_message(error: BaseException) -> str | None:
         if isinstance(seen, AepipeError):
             return str(seen)
         seen = seen.__cause__ or seen.__context__
-    text = str(error)
-    for name in ("InputError", "SchemaError", "ModelDirError", "AepipeError"):
-        marker = f"aepipe.errors.{name}: "
-        if marker in text:
-            return text.split(marker, 1)[1].splitlines()[0].strip()
-        if f"{name}: " in text:
-            return text.split(f"{name}: ", 1)[1].splitlines()[0].strip()
-    return None
+    names = "|".join(c.__name__ for c in (AepipeError, *AepipeError.__subclasses__()))
+    found = re.search(rf"\b(?:{names}): (.+)", str(error))
+    return found.group(1).strip() if found else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """Errors that end a job with one clear message instead of a traceback."""
 
-__all__ = ["AepipeError", "SchemaError", "InputError", "ModelDirError", "OptionsError"]
+__all__ = ["AepipeError", "SchemaError", "InputError", "ModelDirError", "OptionsError", "OutputError"]
 
 
 class AepipeError(Exception):
@@ -21,3 +21,7 @@ class ModelDirError(AepipeError):
 
 class OptionsError(AepipeError, ValueError):
     """A job option is out of its range."""
+
+
+class OutputError(AepipeError):
+    """An output location already holds data, or cannot be written."""

@@ -7,9 +7,9 @@ import posixpath
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from aepipe.errors import InputError
+from aepipe.errors import InputError, OutputError
 
-__all__ = ["as_glob", "match", "read_text", "write_text", "parquet_file", "join", "exists"]
+__all__ = ["as_glob", "match", "read_text", "write_text", "parquet_file", "join", "exists", "refuse_existing_output"]
 
 
 def join(base: str, *parts: str) -> str:
@@ -68,3 +68,13 @@ def parquet_file(path: str) -> pq.ParquetFile:
     except Exception as e:  # pyarrow raises ArrowInvalid/OSError with a terse message
         raise InputError(f"{path}: not a readable Parquet file ({e})") from None
 
+
+
+def refuse_existing_output(prefix: str, *, overwrite: bool) -> None:
+    """Refuses an output prefix whose shards (PREFIX-*) exist, unless `overwrite`: then they go."""
+    existing = [m.path for m in FileSystems.match([prefix + "-*"])[0].metadata_list]
+    if existing and not overwrite:
+        raise OutputError(f"output {prefix} already holds {len(existing)} file(s), e.g. "
+                          f"{existing[0]}; choose another prefix or pass --overwrite")
+    if existing:
+        FileSystems.delete(existing)

@@ -15,10 +15,10 @@ class ModelOptions:
 
     code_size: int = 8
     hidden: tuple[int, ...] = (64, 32)
-    epochs: int = 30
+    epochs: int = 100
     batch_size: int = 256
     learning_rate: float = 1e-3
-    patience: int = 3
+    patience: int = 5
     validation_fraction: float = 0.1
     seed: int = 0
     top_k: int = 1000

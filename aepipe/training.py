@@ -30,6 +30,8 @@ __all__ = ["TrainingData", "FitResult", "fit", "fit_and_export"]
 
 _LOG = logging.getLogger(__name__)
 SHUFFLE_WINDOW_ROWS = 65_536
+SCORE_SAMPLE_ROWS = 200_000
+SCORE_PERCENTILES = (50, 75, 90, 95, 99, 99.5, 99.9)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +133,20 @@ def _split(table: pa.Table, batch_size: int,
         yield {name: values[rows] for name, values in columns.items()}
 
 
+def score_percentiles(model: Autoencoder, files: Sequence[str], features: Features
+                      ) -> dict[str, float]:
+    """Percentiles of the per-row reconstruction error (`ae_score`) on up to SCORE_SAMPLE_ROWS
+    rows: what `encode --flag-above` compares new rows with."""
+    scores, rows = [], 0
+    for batch in _batches(files, features.names, 4096, rng=None):
+        scores.append(np.asarray(model.reconstruction_error(batch, model(batch))))
+        rows += len(scores[-1])
+        if rows >= SCORE_SAMPLE_ROWS:
+            break
+    values = np.percentile(np.concatenate(scores), SCORE_PERCENTILES)
+    return {str(q): float(v) for q, v in zip(SCORE_PERCENTILES, values)}
+
+
 def _count_rows(files: Sequence[str]) -> int:
     return sum(fileio.parquet_file(path).metadata.num_rows for path in files)
 
@@ -187,6 +203,8 @@ def fit_and_export(data: TrainingData, *, schema: Schema, staging: str, options:
         "fit_seconds": round(result.seconds, 3),
         "statistics": statistics,
         "vocabularies": vocabularies,
+        "score_percentiles": score_percentiles(
+            result.model, data.validation_files or data.train_files, data.features),
     }
     write_manifest(staging, manifest)
     return manifest

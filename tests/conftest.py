@@ -12,7 +12,7 @@ import pytest
 
 from aepipe import datasets
 from aepipe.cli import quiet_startup
-from aepipe.schema import Schema
+from aepipe.schema import Column, Kind, Schema
 
 quiet_startup()
 
@@ -31,20 +31,41 @@ def adult_schema() -> Schema:
 
 
 @pytest.fixture(scope="session")
+def sample_schema(adult_schema) -> Schema:
+    """Adult's schema plus a key and an event timestamp, with `fnlwgt` as a float column."""
+    columns = [Column("id", Kind.KEY, nullable=False), Column("event_ts", Kind.TIMESTAMP)]
+    columns += [Column(c.name, Kind.NUMERIC, c.nullable) if c.name == "fnlwgt" else c
+                for c in adult_schema.columns]
+    return Schema(tuple(columns))
+
+
+def with_key_and_time(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """Rows of Adult with the `sample_schema` extras: a string key and an event timestamp."""
+    table = table.take(rows)
+    table = table.set_column(table.schema.get_field_index("fnlwgt"), "fnlwgt",
+                             table.column("fnlwgt").cast(pa.float64()))
+    times = pa.array(1_700_000_000 + rows * 60, pa.timestamp("s", tz="UTC"))
+    return table.add_column(0, "event_ts", times).add_column(
+        0, "id", pa.array([f"row-{i}" for i in rows]))
+
+
+@pytest.fixture(scope="session")
 def adult_files(adult_table, tmp_path_factory) -> dict[str, str]:
-    """A random sample of Adult: `train` (4,000 rows) and `holdout` (1,000 rows) Parquet files."""
+    """A random sample of Adult with `sample_schema`'s columns: `train` (4,000 rows) and
+    `holdout` (1,000 rows) Parquet files."""
     rows = np.random.default_rng(7).permutation(adult_table.num_rows)
     root = tmp_path_factory.mktemp("adult")
     files = {}
     for name, take in (("train", rows[:TRAIN_ROWS]),
                        ("holdout", rows[TRAIN_ROWS:TRAIN_ROWS + HOLDOUT_ROWS])):
         files[name] = str(root / f"{name}.parquet")
-        pq.write_table(adult_table.take(np.sort(take)), files[name], row_group_size=1500)
+        pq.write_table(with_key_and_time(adult_table, np.sort(take)), files[name],
+                       row_group_size=1500)
     return files
 
 
 @pytest.fixture(scope="session")
-def trained_model_dir(adult_files, adult_schema, tmp_path_factory) -> str:
+def trained_model_dir(adult_files, sample_schema, tmp_path_factory) -> str:
     """One model trained on the Adult sample through the TrainAutoencoder transform."""
     from apache_beam.io.parquetio import ReadFromParquetBatched
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -56,12 +77,12 @@ def trained_model_dir(adult_files, adult_schema, tmp_path_factory) -> str:
     from aepipe.validate import ValidateBatches, check_inputs
 
     model_dir = os.path.join(str(tmp_path_factory.mktemp("trained")), "model")
-    summary = check_inputs(adult_files["train"], adult_schema)
+    summary = check_inputs(adult_files["train"], sample_schema)
     with TestPipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
         valid, rejected = (p | ReadFromParquetBatched(adult_files["train"])
-                           | ValidateBatches(adult_schema, summary.arrow_schema))
+                           | ValidateBatches(sample_schema, summary.arrow_schema))
         published = valid | TrainAutoencoder(
-            schema=adult_schema, model_dir=model_dir, input_arrow_schema=summary.arrow_schema,
+            schema=sample_schema, model_dir=model_dir, input_arrow_schema=summary.arrow_schema,
             options=ModelOptions(seed=1))
         assert_that(published, equal_to([os.path.abspath(model_dir)]))
         assert_that(rejected, equal_to([]), label="NoRejectedRows")

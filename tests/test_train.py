@@ -27,10 +27,10 @@ def test_model_directory_layout(trained_model_dir):
     assert not [s for s in siblings if "staging" in s], "the staging directory was left behind"
 
 
-def test_manifest_records_what_later_jobs_need(trained_model, adult_schema):
+def test_manifest_records_what_later_jobs_need(trained_model, sample_schema):
     manifest = trained_model.manifest
     assert manifest["format_version"] == 1 and manifest["aepipe_version"]
-    assert manifest["schema"] == adult_schema.to_dict()
+    assert manifest["schema"] == sample_schema.to_dict()
     assert manifest["rows"]["train"] + manifest["rows"]["validation"] == 4000
     assert 0 < manifest["rows"]["validation"] < 800
     assert len(manifest["history"]["loss"]) == len(manifest["history"]["val_loss"]) >= 2
@@ -38,7 +38,9 @@ def test_manifest_records_what_later_jobs_need(trained_model, adult_schema):
     assert manifest["options"]["code_size"] == 8
     assert set(manifest["vocabularies"]["sex"]) == {"Male", "Female"}
     assert [f["name"] for f in manifest["input_arrow_schema"]["fields"]] == list(
-        adult_schema.names)
+        sample_schema.names)
+    percentiles = list(manifest["score_percentiles"].values())
+    assert percentiles == sorted(percentiles) and percentiles[0] > 0
 
 
 def test_statistics_are_those_of_the_training_rows(trained_model, adult_files):
@@ -82,6 +84,7 @@ def test_decode_inverts_encode_on_held_out_rows(trained_model, adult_files):
                                      .to_batches(max_chunksize=400))
     print(json.dumps(quality["by_kind"]))
     assert quality["by_kind"]["integer_rmse"] < MAX_NUMERIC_RMSE
+    assert quality["by_kind"]["numeric_rmse"] < MAX_NUMERIC_RMSE
     assert quality["by_kind"]["categorical_accuracy"] > MIN_CATEGORICAL_ACCURACY
 
 
@@ -98,7 +101,8 @@ def test_null_and_unseen_categories_stay_distinguishable(trained_model):
 
 def _one_row(model):
     """Two rows of valid raw inputs for every modelled column."""
-    values = {"integer": np.array([30, 40], np.int64), "categorical": np.array(["x", "y"], object)}
+    values = {"integer": np.array([30, 40], np.int64), "numeric": np.array([1.0, 2.0], np.float32),
+              "categorical": np.array(["x", "y"], object)}
     inputs = {}
     for column in model.schema.modelled:
         inputs[column.name] = values[column.kind.value]

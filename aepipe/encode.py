@@ -1,0 +1,132 @@
+"""`Encode`: valid record batches in, record batches of codes and anomaly scores out.
+
+Each batch goes through the SavedModel's `encode` signature in one call; the model is loaded
+once per worker process (Beam's `Shared`), never pickled. The output keeps the key, timestamp
+and requested passthrough columns unchanged, then ``ae_0 … ae_{k-1}`` (float32) or one
+``ae_code`` fixed-size list, then ``ae_score`` and, with a threshold, ``ae_anomaly``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator, Sequence
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+from apache_beam.metrics import Metrics
+from apache_beam.utils.shared import Shared
+
+from aepipe.errors import OptionsError
+from aepipe.model_dir import ModelDirectory
+from aepipe.validate import METRICS_NAMESPACE
+
+__all__ = ["EncodeOptions", "Encode", "encoded_schema", "score_threshold"]
+
+CODE_PREFIX = "ae_"
+CODE_LIST = "ae_code"
+SCORE = "ae_score"
+ANOMALY = "ae_anomaly"
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodeOptions:
+    """What the encoded output holds besides the codes and scores."""
+
+    passthrough: tuple[str, ...] = ()  # more input columns to copy, after keys and timestamps
+    code_as_list: bool = False  # one fixed_size_list<float32> column instead of ae_0 … ae_{k-1}
+    flag_above: float | None = None  # a training percentile of ae_score; adds ae_anomaly
+
+
+def score_threshold(manifest: dict, percentile: float) -> float:
+    """The training `ae_score` at a percentile, interpolated between the recorded ones."""
+    recorded = sorted((float(q), v) for q, v in manifest["score_percentiles"].items())
+    low, high = recorded[0][0], recorded[-1][0]
+    if not low <= percentile <= high:
+        raise OptionsError(f"--flag-above must be a percentile between {low} and {high}")
+    return float(np.interp(percentile, [q for q, _ in recorded], [v for _, v in recorded]))
+
+
+def kept_columns(model: ModelDirectory, options: EncodeOptions) -> list[str]:
+    """Input columns copied to the output: keys and timestamps, then the requested ones."""
+    kept = [c.name for c in model.schema.passthrough]
+    for name in options.passthrough:
+        if name not in model.schema.names:
+            raise OptionsError(f"--passthrough column {name!r} is not in the model's schema")
+        if name not in kept:
+            kept.append(name)
+    return kept
+
+
+def encoded_schema(model: ModelDirectory, input_schema: pa.Schema,
+                   options: EncodeOptions) -> pa.Schema:
+    """The Arrow schema of the encoded output for inputs of `input_schema`."""
+    fields = [input_schema.field(name) for name in kept_columns(model, options)]
+    if options.code_as_list:
+        fields.append(pa.field(CODE_LIST, pa.list_(pa.float32(), model.code_size)))
+    else:
+        fields += [pa.field(f"{CODE_PREFIX}{i}", pa.float32()) for i in range(model.code_size)]
+    fields.append(pa.field(SCORE, pa.float32()))
+    if options.flag_above is not None:
+        fields.append(pa.field(ANOMALY, pa.bool_()))
+    return pa.schema(fields)
+
+
+class Encode(beam.PTransform):
+    """Encodes valid record batches (see `ValidateBatches`) with a published model."""
+
+    def __init__(self, model_dir: str, input_schema: pa.Schema, *,
+                 options: EncodeOptions = EncodeOptions()):
+        super().__init__()
+        model = ModelDirectory(model_dir)
+        self._model_dir = model_dir
+        self._schema = encoded_schema(model, input_schema, options)
+        self._kept = kept_columns(model, options)
+        self._options = options
+        self._threshold = (None if options.flag_above is None
+                           else score_threshold(model.manifest, options.flag_above))
+
+    @property
+    def output_schema(self) -> pa.Schema:
+        return self._schema
+
+    def expand(self, batches):
+        return batches | beam.ParDo(_EncodeBatches(
+            self._model_dir, self._schema, self._kept, self._options.code_as_list,
+            self._threshold))
+
+
+class _EncodeBatches(beam.DoFn):
+    def __init__(self, model_dir: str, schema: pa.Schema, kept: Sequence[str],
+                 code_as_list: bool, threshold: float | None):
+        self._model_dir = model_dir
+        self._schema = schema
+        self._kept = list(kept)
+        self._code_as_list = code_as_list
+        self._threshold = threshold
+        self._shared = Shared()
+        self._model = None
+        self._written = Metrics.counter(METRICS_NAMESPACE, "rows_written")
+
+    def setup(self):
+        def load() -> ModelDirectory:
+            model = ModelDirectory(self._model_dir)
+            model.saved_model  # noqa: B018  (load the SavedModel now, once per process)
+            return model
+
+        self._model = self._shared.acquire(load, tag=self._model_dir)
+
+    def process(self, batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
+        code, score = self._model.encode(batch)
+        columns = [batch.column(name) for name in self._kept]
+        if self._code_as_list:
+            columns.append(pa.FixedSizeListArray.from_arrays(
+                pa.array(code.reshape(-1), pa.float32()), code.shape[1]))
+        else:
+            columns += [pa.array(code[:, i], pa.float32()) for i in range(code.shape[1])]
+        columns.append(pa.array(score, pa.float32()))
+        if self._threshold is not None:
+            columns.append(pa.array(score > self._threshold, pa.bool_()))
+        self._written.inc(batch.num_rows)
+        yield pa.RecordBatch.from_arrays(columns, schema=self._schema)
+

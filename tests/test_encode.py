@@ -1,0 +1,168 @@
+"""The encode job and the Encode transform, on the model trained once per session."""
+
+import glob
+import logging
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from aepipe.cli import main
+from aepipe.encode import Encode, EncodeOptions
+from aepipe.validate import check_inputs
+from pipelines.encode import encode
+
+CODE_COLUMNS = [f"ae_{i}" for i in range(8)]
+
+
+def read_output(prefix) -> pa.Table:
+    return pq.read_table(sorted(glob.glob(f"{prefix}-[0-9]*-of-*.parquet")))
+
+
+@pytest.fixture(scope="module")
+def encoded(trained_model_dir, adult_files, tmp_path_factory):
+    prefix = str(tmp_path_factory.mktemp("encoded") / "codes")
+    counters = encode(input_pattern=adult_files["holdout"], model_dir=trained_model_dir,
+                      output=prefix)
+    return prefix, counters
+
+
+def test_output_contract_columns_types_and_rows(encoded, adult_files):
+    prefix, counters = encoded
+    table = read_output(prefix)
+    source = pq.read_table(adult_files["holdout"])
+    assert table.column_names == ["id", "event_ts", *CODE_COLUMNS, "ae_score"]
+    assert table.schema.field("event_ts").type == source.schema.field("event_ts").type
+    assert all(table.schema.field(c).type == pa.float32() for c in CODE_COLUMNS + ["ae_score"])
+    assert table.num_rows == source.num_rows
+    assert sorted(table.column("id").to_pylist()) == sorted(source.column("id").to_pylist())
+    assert len(set(table.column("id").to_pylist())) == table.num_rows  # each row exactly once
+    times = dict(zip(source.column("id").to_pylist(), source.column("event_ts").to_pylist()))
+    assert all(times[i] == t for i, t in zip(table.column("id").to_pylist(),
+                                             table.column("event_ts").to_pylist()))
+    assert counters["rows_read"] == counters["rows_written"] == source.num_rows
+    assert counters["rows_rejected"] == 0
+
+
+def test_codes_equal_calling_the_saved_model_directly(encoded, trained_model, adult_files):
+    prefix, _ = encoded
+    table = read_output(prefix)
+    source = pq.read_table(adult_files["holdout"]).combine_chunks().to_batches()[0]
+    code, score = trained_model.encode(source)
+    by_id = {key: row for row, key in enumerate(source.column("id").to_pylist())}
+    order = [by_id[key] for key in table.column("id").to_pylist()]
+    encoded_codes = np.stack([table.column(c).to_numpy() for c in CODE_COLUMNS], axis=1)
+    np.testing.assert_allclose(encoded_codes, code[order], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(table.column("ae_score").to_numpy(), score[order], rtol=1e-5)
+
+
+def test_encode_transform_in_a_test_pipeline(trained_model_dir, adult_files, sample_schema):
+    import apache_beam as beam
+
+    summary = check_inputs(adult_files["holdout"], sample_schema)
+    batch = pq.read_table(adult_files["holdout"]).slice(0, 10).combine_chunks().to_batches()[0]
+    options = EncodeOptions(code_as_list=True, flag_above=99, passthrough=("age",))
+    with TestPipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
+        out = (p | beam.Create([batch])
+               | Encode(trained_model_dir, summary.arrow_schema, options=options))
+        shape = out | beam.Map(lambda b: (b.schema.names, b.num_rows,
+                                          str(b.schema.field("ae_code").type)))
+        assert_that(shape, equal_to([(["id", "event_ts", "age", "ae_code", "ae_score",
+                                       "ae_anomaly"], 10, "fixed_size_list<item: float>[8]")]))
+
+
+def test_bad_rows_go_to_the_dead_letter_output_and_counts_balance(trained_model_dir,
+                                                                 adult_files, tmp_path):
+    table = pq.read_table(adult_files["holdout"]).slice(0, 200)
+    weights = table.column("fnlwgt").to_pylist()
+    ages = table.column("age").to_pylist()
+    weights[5], weights[6], ages[7] = math.nan, math.inf, None
+    table = table.set_column(table.schema.get_field_index("fnlwgt"), "fnlwgt",
+                             pa.array(weights, pa.float64()))
+    table = table.set_column(table.schema.get_field_index("age"), "age",
+                             pa.array(ages, pa.int64()))
+    pq.write_table(table, tmp_path / "in.parquet")
+    counters = encode(input_pattern=str(tmp_path / "in.parquet"), model_dir=trained_model_dir,
+                      output=str(tmp_path / "out"))
+    assert counters == {"rows_read": 200, "rows_rejected": 3, "rows_written": 197}
+    rejected = pq.read_table(glob.glob(str(tmp_path / "out-rejected-*.parquet")))
+    assert rejected.column_names[:3] == ["id", "event_ts", "age"]
+    assert dict(zip(rejected.column("id").to_pylist(),
+                    rejected.column("reject_reason").to_pylist())) == {
+        table.column("id")[5].as_py(): "fnlwgt: nan is not finite",
+        table.column("id")[6].as_py(): "fnlwgt: inf is not finite",
+        table.column("id")[7].as_py(): "age: null where the schema forbids nulls"}
+    assert read_output(tmp_path / "out").num_rows == 197
+
+
+def test_unseen_categories_are_encoded_not_rejected(trained_model_dir, adult_files, tmp_path):
+    table = pq.read_table(adult_files["holdout"]).slice(0, 50)
+    index = table.schema.get_field_index("workclass")
+    table = table.set_column(index, "workclass", pa.array(["Martian"] * 50))
+    pq.write_table(table, tmp_path / "in.parquet")
+    counters = encode(input_pattern=str(tmp_path / "in.parquet"), model_dir=trained_model_dir,
+                      output=str(tmp_path / "out"))
+    assert counters["rows_written"] == 50 and counters["rows_rejected"] == 0
+    assert np.isfinite(read_output(tmp_path / "out").column("ae_score").to_numpy()).all()
+
+
+def test_a_file_that_does_not_match_the_model_is_refused(trained_model_dir, adult_files,
+                                                         tmp_path, caplog):
+    table = pq.read_table(adult_files["holdout"]).drop_columns(["race"])
+    pq.write_table(table, tmp_path / "other.parquet")
+    code = main(["encode", "--input", str(tmp_path / "other.parquet"), "--model-dir",
+                 trained_model_dir, "--output", str(tmp_path / "out")])
+    assert code == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "'race'" in errors[0] and "other.parquet" in errors[0]
+    assert not glob.glob(str(tmp_path / "out*"))
+
+
+def test_a_missing_or_incomplete_model_dir_is_refused(adult_files, tmp_path, caplog):
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "saved_model").mkdir()
+    for model_dir, message in ((tmp_path / "none", "does not exist"),
+                               (tmp_path / "half", "incomplete")):
+        caplog.clear()
+        code = main(["encode", "--input", adult_files["holdout"], "--model-dir",
+                     str(model_dir), "--output", str(tmp_path / "out")])
+        assert code == 2
+        assert message in caplog.records[-1].getMessage()
+
+
+def test_existing_output_is_refused_without_overwrite(encoded, trained_model_dir, adult_files,
+                                                      caplog):
+    prefix, _ = encoded
+    code = main(["encode", "--input", adult_files["holdout"], "--model-dir", trained_model_dir,
+                 "--output", prefix])
+    assert code == 2 and "--overwrite" in caplog.records[-1].getMessage()
+
+
+def test_flag_above_needs_a_recorded_percentile_range(trained_model_dir, adult_files, tmp_path,
+                                                      caplog):
+    code = main(["encode", "--input", adult_files["holdout"], "--model-dir", trained_model_dir,
+                 "--output", str(tmp_path / "out"), "--flag-above", "10"])
+    assert code == 2 and "--flag-above" in caplog.records[-1].getMessage()
+
+
+def test_multi_processing_encode(trained_model_dir, adult_files, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.encode", "--input", adult_files["holdout"],
+         "--model-dir", trained_model_dir, "--output", str(tmp_path / "out"),
+         "--flag-above", "99", "--direct_running_mode=multi_processing",
+         "--direct_num_workers=2"],
+        capture_output=True, text=True, timeout=600,
+        cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert result.returncode == 0, result.stderr[-4000:]
+    table = read_output(tmp_path / "out")
+    assert table.num_rows == 1000
+    flagged = table.column("ae_anomaly").to_numpy(zero_copy_only=False).mean()
+    assert 0.0 <= flagged < 0.05  # about 1% of training rows score above the 99th percentile
