@@ -9,7 +9,7 @@ and requested passthrough columns unchanged, then ``ae_0 … ae_{k-1}`` (float32
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import apache_beam as beam
 import numpy as np
@@ -21,7 +21,7 @@ from aepipe.errors import OptionsError
 from aepipe.model_dir import ModelDirectory
 from aepipe.validate import METRICS_NAMESPACE
 
-__all__ = ["EncodeOptions", "Encode", "encoded_schema", "score_threshold"]
+__all__ = ["EncodeOptions", "BatchEncoder", "Encode", "encoded_schema", "score_threshold"]
 
 CODE_PREFIX = "ae_"
 CODE_LIST = "ae_code"
@@ -72,52 +72,20 @@ def encoded_schema(model: ModelDirectory, input_schema: pa.Schema,
     return pa.schema(fields)
 
 
-class Encode(beam.PTransform):
-    """Encodes valid record batches (see `ValidateBatches`) with a published model."""
+class BatchEncoder:
+    """Turns a valid record batch into its encoded output batch: the framework-free core of
+    `Encode`, also what a plain loop (see benchmarks/encode.py) calls."""
 
-    def __init__(self, model_dir: str, input_schema: pa.Schema, *,
-                 options: EncodeOptions = EncodeOptions()):
-        super().__init__()
-        model = ModelDirectory(model_dir)
-        self._model_dir = model_dir
-        self._schema = encoded_schema(model, input_schema, options)
+    def __init__(self, model: ModelDirectory, input_schema: pa.Schema, options: EncodeOptions):
+        self.model = model
+        self.output_schema = encoded_schema(model, input_schema, options)
         self._kept = kept_columns(model, options)
-        self._options = options
+        self._code_as_list = options.code_as_list
         self._threshold = (None if options.flag_above is None
                            else score_threshold(model.manifest, options.flag_above))
 
-    @property
-    def output_schema(self) -> pa.Schema:
-        return self._schema
-
-    def expand(self, batches):
-        return batches | beam.ParDo(_EncodeBatches(
-            self._model_dir, self._schema, self._kept, self._options.code_as_list,
-            self._threshold))
-
-
-class _EncodeBatches(beam.DoFn):
-    def __init__(self, model_dir: str, schema: pa.Schema, kept: Sequence[str],
-                 code_as_list: bool, threshold: float | None):
-        self._model_dir = model_dir
-        self._schema = schema
-        self._kept = list(kept)
-        self._code_as_list = code_as_list
-        self._threshold = threshold
-        self._shared = Shared()
-        self._model = None
-        self._written = Metrics.counter(METRICS_NAMESPACE, "rows_written")
-
-    def setup(self):
-        def load() -> ModelDirectory:
-            model = ModelDirectory(self._model_dir)
-            model.saved_model  # noqa: B018  (load the SavedModel now, once per process)
-            return model
-
-        self._model = self._shared.acquire(load, tag=self._model_dir)
-
-    def process(self, batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
-        code, score = self._model.encode(batch)
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        code, score = self.model.encode(batch)
         columns = [batch.column(name) for name in self._kept]
         if self._code_as_list:
             columns.append(pa.FixedSizeListArray.from_arrays(
@@ -127,6 +95,48 @@ class _EncodeBatches(beam.DoFn):
         columns.append(pa.array(score, pa.float32()))
         if self._threshold is not None:
             columns.append(pa.array(score > self._threshold, pa.bool_()))
-        self._written.inc(batch.num_rows)
-        yield pa.RecordBatch.from_arrays(columns, schema=self._schema)
+        return pa.RecordBatch.from_arrays(columns, schema=self.output_schema)
 
+
+class Encode(beam.PTransform):
+    """Encodes valid record batches (see `ValidateBatches`) with a published model.
+
+    The model directory is read (its manifest only) when the transform is built, so a missing
+    model or a bad option fails before the pipeline runs.
+    """
+
+    def __init__(self, model_dir: str, input_schema: pa.Schema, *,
+                 options: EncodeOptions = EncodeOptions()):
+        super().__init__()
+        self._model_dir = model_dir
+        self._input_schema = input_schema
+        self._options = options
+        self.output_schema = BatchEncoder(ModelDirectory(model_dir), input_schema,
+                                          options).output_schema
+
+    def expand(self, batches):
+        return batches | beam.ParDo(
+            _EncodeBatches(self._model_dir, self._input_schema, self._options))
+
+
+class _EncodeBatches(beam.DoFn):
+    def __init__(self, model_dir: str, input_schema: pa.Schema, options: EncodeOptions):
+        self._model_dir = model_dir
+        self._input_schema = input_schema
+        self._options = options
+        self._shared = Shared()
+        self._encoder: BatchEncoder | None = None
+        self._written = Metrics.counter(METRICS_NAMESPACE, "rows_written")
+
+    def setup(self):
+        def load() -> ModelDirectory:
+            model = ModelDirectory(self._model_dir)
+            model.saved_model  # noqa: B018  (load the SavedModel now, once per process)
+            return model
+
+        model = self._shared.acquire(load, tag=self._model_dir)
+        self._encoder = BatchEncoder(model, self._input_schema, self._options)
+
+    def process(self, batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
+        self._written.inc(batch.num_rows)
+        yield self._encoder(batch)

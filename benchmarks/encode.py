@@ -1,0 +1,167 @@
+"""Encode throughput: `aepipe encode` on the DirectRunner against the plain-loop limit.
+
+    .venv/bin/python benchmarks/encode.py [--sizes 100000,1000000,3000000] [--workdir DIR]
+
+Makes synthetic Parquet datasets (a key, 20 numeric and 4 categorical columns), trains a small
+model once (reused on later runs), then runs each measurement in a fresh process:
+
+- plain: pyarrow reads the files in batches of the same size Beam's path uses, the same
+  `BatchEncoder` (the SavedModel's `encode` signature) encodes them, pyarrow writes Parquet;
+- beam: `aepipe encode` (read, validate, encode, write, dead letters) on the DirectRunner.
+
+Each process reports the seconds from the start of its work to the last file closed (model load
+included, interpreter start-up and imports excluded) and its peak resident memory. The table
+gives rows/s of both, the ratio beam/plain, and peak memory at each size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+NUMERIC, CATEGORICAL = 20, 4
+FILE_ROWS = 250_000
+ROW_GROUP_ROWS = 65_536
+
+
+def make_dataset(path: str, rows: int, seed: int = 0) -> str:
+    """Writes `rows` synthetic rows under `path` (once); returns the glob of its files."""
+    pattern = os.path.join(path, "*.parquet")
+    if os.path.isdir(path) and os.listdir(path):
+        return pattern
+    os.makedirs(path)
+    rng = np.random.default_rng(seed)
+    for index, start in enumerate(range(0, rows, FILE_ROWS)):
+        n = min(FILE_ROWS, rows - start)
+        latent = rng.normal(size=(n, 4))
+        columns = {"id": pa.array(np.arange(start, start + n, dtype=np.int64))}
+        mixing = np.random.default_rng(1).normal(size=(4, NUMERIC))
+        numbers = latent @ mixing + rng.normal(scale=0.3, size=(n, NUMERIC))
+        for j in range(NUMERIC):
+            columns[f"x{j}"] = pa.array(numbers[:, j])
+        for j, cardinality in enumerate((5, 20, 100, 1000)[:CATEGORICAL]):
+            codes = np.clip((latent[:, j] + 3) / 6 * cardinality, 0, cardinality - 1).astype(int)
+            columns[f"c{j}"] = pa.array(np.char.add(f"c{j}_", codes.astype(str)))
+        pq.write_table(pa.table(columns), os.path.join(path, f"part-{index:03d}.parquet"),
+                       row_group_size=ROW_GROUP_ROWS)
+    return pattern
+
+
+def schema_yaml() -> str:
+    lines = ["columns:", "  - {name: id, kind: key, nullable: false}"]
+    lines += [f"  - {{name: x{j}, kind: numeric, nullable: false}}" for j in range(NUMERIC)]
+    lines += [f"  - {{name: c{j}, kind: categorical, nullable: false}}"
+              for j in range(CATEGORICAL)]
+    return "\n".join(lines) + "\n"
+
+
+def run_plain(pattern: str, model_dir: str, output: str) -> dict:
+    """The limit: one loop of pyarrow reads, `BatchEncoder` calls and pyarrow writes."""
+    from aepipe import fileio
+    from aepipe.encode import BatchEncoder, EncodeOptions
+    from aepipe.model_dir import ModelDirectory
+    from aepipe.validate import MAX_BATCH_ROWS
+
+    started = time.perf_counter()
+    model = ModelDirectory(model_dir)
+    names = list(model.schema.names)
+    rows = 0
+    os.makedirs(output, exist_ok=True)
+    for index, path in enumerate(fileio.match(pattern)):
+        source = pq.ParquetFile(path)
+        encoder = BatchEncoder(model, source.schema_arrow, EncodeOptions())
+        with pq.ParquetWriter(os.path.join(output, f"part-{index:05d}.parquet"),
+                              encoder.output_schema) as writer:
+            for batch in source.iter_batches(batch_size=MAX_BATCH_ROWS, columns=names):
+                writer.write_batch(encoder(batch))
+                rows += batch.num_rows
+    return {"rows": rows, "seconds": time.perf_counter() - started}
+
+
+def run_beam(pattern: str, model_dir: str, output: str) -> dict:
+    from pipelines.encode import encode
+
+    started = time.perf_counter()
+    counters = encode(input_pattern=pattern, model_dir=model_dir,
+                      output=os.path.join(output, "codes"), overwrite=True)
+    return {"rows": counters["rows_written"], "seconds": time.perf_counter() - started}
+
+
+def measure(kind: str, pattern: str, model_dir: str, workdir: str) -> dict:
+    """Runs one measurement in a fresh process and returns what it reported."""
+    output = os.path.join(workdir, "out", f"{kind}-{os.path.basename(os.path.dirname(pattern))}")
+    subprocess.run(["rm", "-rf", output], check=True)
+    command = [sys.executable, __file__, "--child", kind, pattern, model_dir, output]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if result.returncode != 0:
+        raise RuntimeError(f"{kind} run failed:\n{result.stderr[-4000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def child(kind: str, pattern: str, model_dir: str, output: str) -> None:
+    from aepipe.cli import quiet_startup
+
+    quiet_startup()
+    report = (run_plain if kind == "plain" else run_beam)(pattern, model_dir, output)
+    report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(report))
+
+
+def train_model(workdir: str, pattern: str) -> str:
+    model_dir = os.path.join(workdir, "model")
+    if os.path.exists(os.path.join(model_dir, "manifest.json")):
+        return model_dir
+    schema = os.path.join(workdir, "schema.yaml")
+    with open(schema, "w") as f:
+        f.write(schema_yaml())
+    subprocess.run([sys.executable, "-m", "pipelines.train", "--input", pattern, "--schema",
+                    schema, "--model-dir", model_dir, "--epochs", "3", "--overwrite"],
+                   check=True, cwd=ROOT)
+    return model_dir
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000,3000000")
+    parser.add_argument("--plain-at-every-size", action="store_true",
+                        help="also run the plain loop at every size, not only the middle one")
+    parser.add_argument("--workdir", default=os.path.join(ROOT, "bench-output", "encode"))
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    patterns = {n: make_dataset(os.path.join(args.workdir, f"data-{n}"), n) for n in sizes}
+    model_dir = train_model(args.workdir, patterns[min(sizes)])
+    reference = sizes[len(sizes) // 2]
+    rows = []
+    for n in sizes:
+        beam = measure("beam", patterns[n], model_dir, args.workdir)
+        plain = (measure("plain", patterns[n], model_dir, args.workdir)
+                 if n == reference or args.plain_at_every_size else None)
+        rows.append((n, plain, beam))
+    print(f"\n{'rows':>10} {'plain rows/s':>13} {'beam rows/s':>12} {'beam/plain':>10} "
+          f"{'plain MB':>9} {'beam MB':>8} {'beam s':>7}")
+    for n, plain, beam in rows:
+        beam_rate = beam["rows"] / beam["seconds"]
+        plain_rate = plain["rows"] / plain["seconds"] if plain else float("nan")
+        print(f"{n:>10,} {plain_rate:>13,.0f} {beam_rate:>12,.0f} {beam_rate / plain_rate:>10.2f} "
+              f"{plain['peak_rss_mb'] if plain else float('nan'):>9.0f} "
+              f"{beam['peak_rss_mb']:>8.0f} {beam['seconds']:>7.1f}")
+
+
+if __name__ == "__main__":
+    main()
