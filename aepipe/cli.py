@@ -22,6 +22,7 @@ _JOBS = {
     "infer-schema": "pipelines.infer_schema",
     "train": "pipelines.train",
     "encode": "pipelines.encode",
+    "sample": "pipelines.sample",
     "demo": "pipelines.demo",
 }
 _LOG = logging.getLogger("aepipe")

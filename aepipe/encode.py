@@ -18,7 +18,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils.shared import Shared
 
 from aepipe.errors import OptionsError
-from aepipe.model_dir import ModelDirectory
+from aepipe.model_dir import ModelDirectory, load_shared
 from aepipe.validate import METRICS_NAMESPACE
 
 __all__ = ["EncodeOptions", "BatchEncoder", "Encode", "encoded_schema", "score_threshold"]
@@ -129,12 +129,7 @@ class _EncodeBatches(beam.DoFn):
         self._written = Metrics.counter(METRICS_NAMESPACE, "rows_written")
 
     def setup(self):
-        def load() -> ModelDirectory:
-            model = ModelDirectory(self._model_dir)
-            model.saved_model  # noqa: B018  (load the SavedModel now, once per process)
-            return model
-
-        model = self._shared.acquire(load, tag=self._model_dir)
+        model = load_shared(self._shared, self._model_dir)
         self._encoder = BatchEncoder(model, self._input_schema, self._options)
 
     def process(self, batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:

@@ -1,7 +1,9 @@
-"""The exported SavedModel: the TFT transform and the autoencoder behind four signatures.
+"""The exported SavedModel: the TFT transform and the autoencoder behind its signatures.
 
 - ``encode``: raw features -> ``code`` (and ``score``, since both need the same transform);
 - ``decode``: ``code`` -> values in the original units and categories, with null masks;
+- ``generate``: ``code`` and ``uniform`` draws -> the same, with flags and categories drawn
+  from the decoder's probabilities instead of taking the most likely one (for sampling);
 - ``score``: raw features -> ``score``, the per-row reconstruction error;
 - ``transform``: raw features -> the model's input features (the TFT output), for inspection.
 
@@ -16,7 +18,7 @@ from typing import Any, Mapping
 
 import tensorflow as tf
 
-from aepipe.features import STATISTICS, null_flag, stat_name
+from aepipe.features import STATISTICS, Role, null_flag, stat_name
 from aepipe.model import Autoencoder
 from aepipe.schema import Kind, Schema
 
@@ -77,10 +79,11 @@ class AutoencoderModule(tf.Module):
         self.encode = tf.function(self._encode, input_signature=[signature])
         self.score = tf.function(self._score, input_signature=[signature])
         self.transform = tf.function(self._features, input_signature=[signature])
-        self.decode = tf.function(
-            self._decode,
-            input_signature=[tf.TensorSpec([None, model.encoder.layers[-1].units], tf.float32,
-                                           name="code")])
+        code = tf.TensorSpec([None, model.encoder.layers[-1].units], tf.float32, name="code")
+        self._stochastic_features = sum(f.role is not Role.VALUE for f in model.layout)
+        self.decode = tf.function(self._decode, input_signature=[code])
+        self.generate = tf.function(self._generate, input_signature=[
+            code, tf.TensorSpec([None, self._stochastic_features], tf.float32, name="uniform")])
 
     def _transform(self, raw: dict) -> dict:
         sparse = {}
@@ -108,37 +111,68 @@ class AutoencoderModule(tf.Module):
         return {"score": self._encode(raw)["score"]}
 
     def _decode(self, code: tf.Tensor) -> dict:
-        outputs = self.model.decode(code)
+        return self._original_units(self.model.decode(code), draws=None)
+
+    def _generate(self, code: tf.Tensor, uniform: tf.Tensor) -> dict:
+        draws = iter(tf.unstack(uniform, num=self._stochastic_features, axis=1))
+        return self._original_units(self.model.decode(code), draws=draws)
+
+    def _original_units(self, outputs: dict, draws) -> dict:
+        """Decoder outputs as values and null masks in the original units and categories.
+
+        Without `draws`, flags and categories take their most likely value; with them (one
+        uniform per flag or categorical feature, in feature order), they are drawn from the
+        decoder's probabilities, which keeps null rates and rare categories at their rates.
+        """
         decoded: dict[str, tf.Tensor] = {}
         for column in self._schema.modelled:
             value = outputs[column.name]
             flag = null_flag(column.name)
             if column.kind is Kind.CATEGORICAL:
-                decoded[column.name], decoded[flag] = self._category(column.name, value)
+                decoded[column.name], decoded[flag] = self._category(
+                    column.name, column.nullable, value, draws)
                 continue
-            decoded[column.name] = self._scalar(column.kind, column.name, value)
-            decoded[flag] = (outputs[flag] > 0.0 if flag in outputs
+            decoded[column.name] = (_flag(value, draws) if column.kind is Kind.BOOLEAN
+                                    else self._scalar(column.kind, column.name, value))
+            decoded[flag] = (_flag(outputs[flag], draws) if flag in outputs
                              else tf.zeros_like(value, tf.bool))
         return decoded
 
     def _scalar(self, kind: Kind, name: str, value: tf.Tensor) -> tf.Tensor:
-        if kind is Kind.BOOLEAN:
-            return value > 0.0
         stats = self._statistics[name]
         std = tf.where(stats["std"] > 0.0, stats["std"], 1.0)
         original = tf.clip_by_value(value * std + stats["mean"], stats["min"], stats["max"])
         return tf.cast(tf.round(original), tf.int64) if kind is Kind.INTEGER else original
 
-    def _category(self, name: str, logits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """The most likely known category, and whether null beats every category."""
-        size = self._vocabulary_sizes[name]
-        best = tf.argmax(logits[:, :max(size, 1)], axis=-1)
-        is_null = logits[:, size + 1] > tf.reduce_max(logits[:, :max(size, 1)], axis=-1)
-        return tf.gather(self._vocabularies[name], best), is_null
+    def _category(self, name: str, nullable: bool, logits: tf.Tensor, draws
+                  ) -> tuple[tf.Tensor, tf.Tensor]:
+        """A known category or null (never the out-of-vocabulary bucket)."""
+        size = max(self._vocabulary_sizes[name], 1)
+        allowed = logits[:, :size]
+        if nullable:
+            allowed = tf.concat([allowed, logits[:, size + 1:size + 2]], axis=1)
+        choice = _choose(allowed, None if draws is None else next(draws))
+        return tf.gather(self._vocabularies[name], tf.minimum(choice, size - 1)), choice == size
+
+
+def _flag(logit: tf.Tensor, draws) -> tf.Tensor:
+    """True where the flag is likely (no draws) or where a uniform draw falls under its odds."""
+    if draws is None:
+        return logit > 0.0
+    return next(draws) < tf.sigmoid(logit)
+
+
+def _choose(logits: tf.Tensor, uniform: tf.Tensor | None) -> tf.Tensor:
+    """The most likely class, or one drawn by inverting the softmax's cumulative distribution."""
+    if uniform is None:
+        return tf.argmax(logits, axis=-1)
+    cumulative = tf.cumsum(tf.nn.softmax(logits), axis=-1)
+    drawn = tf.reduce_sum(tf.cast(cumulative < uniform[:, None], tf.int64), axis=-1)
+    return tf.minimum(drawn, tf.cast(tf.shape(logits)[1] - 1, tf.int64))
 
 
 def save(module: AutoencoderModule, path: str) -> None:
     tf.saved_model.save(module, path, signatures={
-        "encode": module.encode, "decode": module.decode, "score": module.score,
-        "transform": module.transform})
+        "encode": module.encode, "decode": module.decode, "generate": module.generate,
+        "score": module.score, "transform": module.transform})
 

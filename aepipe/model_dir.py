@@ -29,7 +29,7 @@ from aepipe.errors import ModelDirError
 from aepipe.schema import Schema
 
 __all__ = ["FORMAT_VERSION", "prepare", "publish", "write_manifest", "read_manifest",
-           "ModelDirectory"]
+           "ModelDirectory", "load_shared"]
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -143,6 +143,25 @@ class ModelDirectory:
         """Values and null masks in the original units for each row of `code`."""
         outputs = self.saved_model.signatures["decode"](code=np.asarray(code, np.float32))
         return {name: tensor.numpy() for name, tensor in outputs.items()}
+
+    def generate(self, code: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Like `decode`, with flags and categories drawn from the decoder's probabilities."""
+        signature = self.saved_model.signatures["generate"]
+        width = signature.structured_input_signature[1]["uniform"].shape[1]
+        uniform = rng.random((len(code), width), dtype=np.float32)
+        outputs = signature(code=np.asarray(code, np.float32), uniform=uniform)
+        return {name: tensor.numpy() for name, tensor in outputs.items()}
+
+
+def load_shared(shared, path: str) -> ModelDirectory:
+    """The model at `path`, loaded once per process through a Beam `Shared` handle."""
+
+    def load() -> ModelDirectory:
+        model = ModelDirectory(path)
+        model.saved_model  # noqa: B018  (load the SavedModel now, not on the first batch)
+        return model
+
+    return shared.acquire(load, tag=path)
 
 
 def _as_tensors(inputs: dict[str, np.ndarray]) -> dict[str, Any]:

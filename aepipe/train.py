@@ -28,7 +28,7 @@ from aepipe.features import Features
 from aepipe.options import ModelOptions
 from aepipe.model_dir import TRANSFORM_FN, prepare, publish
 from aepipe.preprocess import preprocessing_fn, tensor_adapter_config
-from aepipe.schema import Schema
+from aepipe.schema import Kind, Schema
 
 __all__ = ["TrainAutoencoder"]
 
@@ -78,12 +78,15 @@ class TrainAutoencoder(beam.PTransform):
                 file_name_suffix=".parquet")
             for name, pcoll in (("Train", transformed), ("Validation", transformed_validation))
         ]
+        ranges = batches | "PassthroughRanges" >> beam.CombineGlobally(
+            _TimestampRanges([c.name for c in schema.passthrough if c.kind is Kind.TIMESTAMP]))
         return (
             batches.pipeline
             | "Once" >> beam.Create([None])
             | "FitAndPublish" >> beam.ParDo(
-                    _FitAndPublish(schema=schema, staging=self._staging, model_dir=self._model_dir,
+                _FitAndPublish(schema=schema, staging=self._staging, model_dir=self._model_dir,
                                options=self._options, arrow_schema=self._arrow_schema),
+                beam.pvalue.AsSingleton(ranges),
                 beam.pvalue.AsList(transform_written),
                 beam.pvalue.AsList(written[0]),
                 beam.pvalue.AsList(written[1]))
@@ -105,6 +108,44 @@ class _SplitByHash(beam.DoFn):
             yield beam.pvalue.TaggedOutput(_VALIDATION, batch.filter(pa.array(is_validation)))
         if not is_validation.all():
             yield batch.filter(pa.array(~is_validation))
+
+
+class _TimestampRanges(beam.CombineFn):
+    """The smallest and largest value of each timestamp column, as integers in its unit."""
+
+    def __init__(self, names: list[str]):
+        self._names = names
+
+    def create_accumulator(self) -> dict:
+        return {}
+
+    def add_input(self, ranges: dict, batch: pa.RecordBatch) -> dict:
+        for name in self._names:
+            column = batch.column(name)
+            if column.null_count == len(column):
+                continue
+            values = pc.min_max(_as_int64(column))
+            ranges = self.merge_accumulators(
+                [ranges, {name: [values["min"].as_py(), values["max"].as_py()]}])
+        return ranges
+
+    def merge_accumulators(self, accumulators) -> dict:
+        merged: dict = {}
+        for ranges in accumulators:
+            for name, (low, high) in ranges.items():
+                seen = merged.get(name, [low, high])
+                merged[name] = [min(seen[0], low), max(seen[1], high)]
+        return merged
+
+    def extract_output(self, ranges: dict) -> dict:
+        return ranges
+
+
+def _as_int64(column: pa.Array) -> pa.Array:
+    """Timestamps and dates as integers in their own unit (date32 casts only through int32)."""
+    if pa.types.is_date32(column.type):
+        column = column.cast(pa.int32())
+    return column.cast(pa.int64())
 
 
 def _training_table(element: tuple[pa.RecordBatch, dict], features: Features) -> pa.Table:
@@ -131,7 +172,7 @@ class _FitAndPublish(beam.DoFn):
         self._options = options
         self._arrow_schema = arrow_schema
 
-    def process(self, _, *written) -> Iterator[str]:
+    def process(self, _, ranges: dict, *written) -> Iterator[str]:
         from aepipe.training import TrainingData, fit_and_export  # TensorFlow: on the worker
 
         work = posixpath.join(self._staging, _WORK)
@@ -141,7 +182,8 @@ class _FitAndPublish(beam.DoFn):
         data = TrainingData(Features.of(self._schema), train_files,
                             _files(posixpath.join(work, "validation")))
         manifest = fit_and_export(data, schema=self._schema, staging=self._staging,
-                                  options=self._options, arrow_schema=self._arrow_schema)
+                                  options=self._options, arrow_schema=self._arrow_schema,
+                                  passthrough_ranges=ranges)
         FileSystems.delete([work])
         path = publish(self._staging, self._model_dir)
         _LOG.info("model published to %s (validation loss %s)", path,

@@ -23,6 +23,7 @@ from aepipe.export import transform_statistics
 from aepipe.features import Features, Role
 from aepipe.model import Autoencoder
 from aepipe.options import ModelOptions
+from aepipe.prior import GaussianMixturePrior
 from aepipe.model_dir import SAVED_MODEL, TRANSFORM_FN, write_manifest
 from aepipe.schema import Kind, Schema, arrow_schema_to_json
 
@@ -31,6 +32,7 @@ __all__ = ["TrainingData", "FitResult", "fit", "fit_and_export"]
 _LOG = logging.getLogger(__name__)
 SHUFFLE_WINDOW_ROWS = 65_536
 SCORE_SAMPLE_ROWS = 200_000
+PRIOR_SAMPLE_ROWS = 100_000
 SCORE_PERCENTILES = (50, 75, 90, 95, 99, 99.5, 99.9)
 
 
@@ -133,6 +135,18 @@ def _split(table: pa.Table, batch_size: int,
         yield {name: values[rows] for name, values in columns.items()}
 
 
+def fit_prior(model: Autoencoder, files: Sequence[str], features: Features, seed: int
+              ) -> GaussianMixturePrior:
+    """The sampling prior, fitted to the codes of up to PRIOR_SAMPLE_ROWS training rows."""
+    codes, rows = [], 0
+    for batch in _batches(files, features.names, 4096, rng=np.random.default_rng(seed)):
+        codes.append(np.asarray(model.encode(batch)))
+        rows += len(codes[-1])
+        if rows >= PRIOR_SAMPLE_ROWS:
+            break
+    return GaussianMixturePrior.fit(np.concatenate(codes), seed=seed)
+
+
 def score_percentiles(model: Autoencoder, files: Sequence[str], features: Features
                       ) -> dict[str, float]:
     """Percentiles of the per-row reconstruction error (`ae_score`) on up to SCORE_SAMPLE_ROWS
@@ -171,7 +185,7 @@ class _EpochLog(keras.callbacks.Callback):
 
 
 def fit_and_export(data: TrainingData, *, schema: Schema, staging: str, options: ModelOptions,
-                   arrow_schema: pa.Schema) -> dict:
+                   arrow_schema: pa.Schema, passthrough_ranges: dict) -> dict:
     """Fits the model on `data`, writes the SavedModel and the manifest into `staging`."""
     import tensorflow_transform as tft
 
@@ -205,6 +219,9 @@ def fit_and_export(data: TrainingData, *, schema: Schema, staging: str, options:
         "vocabularies": vocabularies,
         "score_percentiles": score_percentiles(
             result.model, data.validation_files or data.train_files, data.features),
+        "prior": fit_prior(result.model, data.train_files, data.features,
+                           options.seed).to_dict(),
+        "passthrough_ranges": passthrough_ranges,
     }
     write_manifest(staging, manifest)
     return manifest

@@ -38,9 +38,9 @@ def read_validated(pipeline: beam.Pipeline, summary: InputSummary, schema: Schem
     return valid
 
 
-def log_counters(result) -> dict[str, int]:
+def log_counters(result, *, reads_input: bool = True) -> dict[str, int]:
     """Logs and returns the job's row counters (read, rejected, written)."""
-    counters = dict.fromkeys(("rows_read", "rows_rejected"), 0)
+    counters = dict.fromkeys(("rows_read", "rows_rejected") if reads_input else (), 0)
     for counter in result.metrics().query(
             MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
         counters[counter.key.metric.name] = counter.committed

@@ -1,0 +1,91 @@
+"""Sample synthetic records with the training data's schema from a trained model.
+
+    aepipe sample --model-dir DIR --num-rows N --seed S --output PREFIX [--shards K]
+                  [--key-prefix P] [Beam options]
+
+Writes PREFIX-SSSSS-of-NNNNN.parquet. The same model, N and seed give the same rows whatever
+the runner, the number of shards or of workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from typing import Sequence
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.parquetio import WriteToParquetBatched
+
+from aepipe.batches import as_table
+from aepipe.fileio import refuse_existing_output
+from aepipe.model_dir import ModelDirectory
+from aepipe.sample import BlockSampler, Sample
+from pipelines.common import add_overwrite, log_counters, pipeline_options
+
+_LOG = logging.getLogger("aepipe")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model-dir", required=True, help="a model directory from aepipe train")
+    parser.add_argument("--num-rows", type=int, required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--output", required=True, help="prefix of the output Parquet shards")
+    parser.add_argument("--shards", type=int, default=0,
+                        help="output shards (0: let the runner decide)")
+    parser.add_argument("--key-prefix", default="",
+                        help="prefix of the fresh values of string key columns")
+    add_overwrite(parser)
+
+
+def run(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
+    return sample(model_dir=args.model_dir, num_rows=args.num_rows, seed=args.seed,
+                  output=args.output, shards=args.shards, key_prefix=args.key_prefix,
+                  beam_args=beam_args, overwrite=args.overwrite)
+
+
+def sample(*, model_dir: str, num_rows: int, seed: int, output: str, shards: int = 0,
+           key_prefix: str = "", beam_args: Sequence[str] = (), overwrite: bool = False) -> int:
+    """Builds and runs the sampling pipeline; returns the number of rows written."""
+    model = ModelDirectory(model_dir)
+    sampler = BlockSampler(model, num_rows=num_rows, seed=seed, key_prefix=key_prefix)
+    refuse_existing_output(output, overwrite=overwrite)
+    if num_rows == 0:
+        _write_empty(output, sampler)
+        return 0
+    _LOG.info("sampling %d rows from %s (seed %d)", num_rows, model_dir, seed)
+    started = time.perf_counter()
+    pipeline = beam.Pipeline(options=pipeline_options(beam_args))
+    transform = Sample(model_dir, num_rows=num_rows, seed=seed, key_prefix=key_prefix)
+    (pipeline
+     | "Sample" >> transform
+     | "Tables" >> beam.Map(as_table)
+     | "Write" >> WriteToParquetBatched(output, schema=transform.output_schema,
+                                        file_name_suffix=".parquet", num_shards=shards))
+    result = pipeline.run()
+    result.wait_until_finish()
+    written = log_counters(result, reads_input=False).get("rows_written", 0)
+    _LOG.info("sampled %d rows in %.1f s: %s-*.parquet", written, time.perf_counter() - started,
+              output)
+    return written
+
+
+def _write_empty(output: str, sampler: BlockSampler) -> None:
+    """No rows still gives one correctly typed file, as a job downstream expects."""
+    path = f"{output}-00000-of-00001.parquet"
+    with FileSystems.create(path) as f:
+        pq.write_table(sampler.output_schema.empty_table(), f)
+    _LOG.info("wrote an empty sample: %s", path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from aepipe.cli import run_job
+
+    return run_job("pipelines.sample", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
