@@ -17,9 +17,7 @@ gives rows/s of both, the ratio beam/plain, and peak memory at each size.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -28,7 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from harness import ROOT, measure, rate, report
+
 sys.path.insert(0, ROOT)
 
 NUMERIC, CATEGORICAL = 20, 4
@@ -99,24 +98,14 @@ def run_beam(pattern: str, model_dir: str, output: str) -> dict:
     return {"rows": counters["rows_written"], "seconds": time.perf_counter() - started}
 
 
-def measure(kind: str, pattern: str, model_dir: str, workdir: str) -> dict:
-    """Runs one measurement in a fresh process and returns what it reported."""
+def run_one(kind: str, pattern: str, model_dir: str, workdir: str) -> dict:
     output = os.path.join(workdir, "out", f"{kind}-{os.path.basename(os.path.dirname(pattern))}")
     subprocess.run(["rm", "-rf", output], check=True)
-    command = [sys.executable, __file__, "--child", kind, pattern, model_dir, output]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    if result.returncode != 0:
-        raise RuntimeError(f"{kind} run failed:\n{result.stderr[-4000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return measure(__file__, kind, pattern, model_dir, output)
 
 
 def child(kind: str, pattern: str, model_dir: str, output: str) -> None:
-    from aepipe.cli import quiet_startup
-
-    quiet_startup()
-    report = (run_plain if kind == "plain" else run_beam)(pattern, model_dir, output)
-    report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(report))
+    report(lambda: (run_plain if kind == "plain" else run_beam)(pattern, model_dir, output))
 
 
 def train_model(workdir: str, pattern: str) -> str:
@@ -149,15 +138,14 @@ def main() -> None:
     reference = sizes[len(sizes) // 2]
     rows = []
     for n in sizes:
-        beam = measure("beam", patterns[n], model_dir, args.workdir)
-        plain = (measure("plain", patterns[n], model_dir, args.workdir)
+        beam = run_one("beam", patterns[n], model_dir, args.workdir)
+        plain = (run_one("plain", patterns[n], model_dir, args.workdir)
                  if n == reference or args.plain_at_every_size else None)
         rows.append((n, plain, beam))
     print(f"\n{'rows':>10} {'plain rows/s':>13} {'beam rows/s':>12} {'beam/plain':>10} "
           f"{'plain MB':>9} {'beam MB':>8} {'beam s':>7}")
     for n, plain, beam in rows:
-        beam_rate = beam["rows"] / beam["seconds"]
-        plain_rate = plain["rows"] / plain["seconds"] if plain else float("nan")
+        beam_rate, plain_rate = rate(beam), rate(plain)
         print(f"{n:>10,} {plain_rate:>13,.0f} {beam_rate:>12,.0f} {beam_rate / plain_rate:>10.2f} "
               f"{plain['peak_rss_mb'] if plain else float('nan'):>9.0f} "
               f"{beam['peak_rss_mb']:>8.0f} {beam['seconds']:>7.1f}")

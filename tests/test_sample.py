@@ -146,3 +146,17 @@ def test_a_missing_model_dir_is_refused(tmp_path, caplog):
     assert main(["sample", "--model-dir", str(tmp_path / "nothing"), "--num-rows", "5",
                  "--seed", "1", "--output", str(tmp_path / "out")]) == 2
     assert "does not exist" in error_of(caplog)
+
+
+def test_sample_transform_in_a_test_pipeline(trained_model_dir):
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from aepipe.sample import Sample
+
+    with TestPipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
+        batches = p | Sample(trained_model_dir, num_rows=BLOCK_ROWS + 5, seed=3)
+        sizes = batches | beam.Map(lambda b: b.num_rows)
+        assert_that(sizes, equal_to([BLOCK_ROWS, 5]))

@@ -59,7 +59,7 @@ def test_statistics_are_those_of_the_training_rows(trained_model, adult_files):
 
 def test_signatures_are_present_with_named_inputs(trained_model):
     signatures = trained_model.saved_model.signatures
-    assert set(signatures) == {"encode", "decode", "score", "transform"}
+    assert set(signatures) == {"encode", "decode", "generate", "score", "transform"}
     _, encode_inputs = signatures["encode"].structured_input_signature
     assert {"age", "age__null", "workclass", "workclass__null"} <= set(encode_inputs)
     assert set(signatures["encode"].structured_outputs) == {"code", "score"}
