@@ -7,6 +7,7 @@ import logging
 from typing import Sequence
 
 import apache_beam as beam
+import pyarrow as pa
 from apache_beam.io.parquetio import ReadFromParquetBatched, WriteToParquetBatched
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -32,10 +33,32 @@ def read_validated(pipeline: beam.Pipeline, summary: InputSummary, schema: Schem
     batches = pipeline | "Read" >> ReadFromParquetBatched(
         summary.pattern, columns=list(summary.arrow_schema.names))
     valid, rejected = batches | "Validate" >> ValidateBatches(schema, summary.arrow_schema)
-    rejected | "RejectedTables" >> beam.Map(as_table) | "WriteRejected" >> WriteToParquetBatched(
-        rejected_prefix, schema=rejected_schema(summary.arrow_schema),
-        file_name_suffix=".parquet")
+    rejected | "WriteRejected" >> WriteRecordBatches(
+        rejected_prefix, rejected_schema(summary.arrow_schema))
     return valid
+
+
+class WriteRecordBatches(beam.PTransform):
+    """Writes record batches as PREFIX-SSSSS-of-NNNNN.parquet through Beam's file sink
+    (temporary files, renamed when the job completes)."""
+
+    def __init__(self, prefix: str, schema: pa.Schema, *, num_shards: int = 0):
+        super().__init__()
+        self._prefix, self._schema, self._num_shards = prefix, schema, num_shards
+
+    def expand(self, batches):
+        return (batches
+                | "Tables" >> beam.Map(as_table)
+                | "Write" >> WriteToParquetBatched(self._prefix, schema=self._schema,
+                                                   file_name_suffix=".parquet",
+                                                   num_shards=self._num_shards))
+
+
+def run_and_count(pipeline: beam.Pipeline, *, reads_input: bool = True) -> dict[str, int]:
+    """Runs a pipeline to the end; returns and logs its row counters."""
+    result = pipeline.run()
+    result.wait_until_finish()
+    return log_counters(result, reads_input=reads_input)
 
 
 def log_counters(result, *, reads_input: bool = True) -> dict[str, int]:

@@ -15,14 +15,13 @@ import time
 from typing import Sequence
 
 import apache_beam as beam
-from apache_beam.io.parquetio import WriteToParquetBatched
 
-from aepipe.batches import as_table
 from aepipe.encode import Encode, EncodeOptions
 from aepipe.fileio import refuse_existing_output
 from aepipe.model_dir import ModelDirectory
 from aepipe.validate import check_inputs
-from pipelines.common import add_overwrite, log_counters, pipeline_options, read_validated
+from pipelines.common import (WriteRecordBatches, add_overwrite, pipeline_options, read_validated,
+                              run_and_count)
 
 _LOG = logging.getLogger("aepipe")
 
@@ -66,12 +65,8 @@ def encode(*, input_pattern: str, model_dir: str, output: str,
     encoder = Encode(model_dir, summary.arrow_schema, options=options)
     (valid
      | "Encode" >> encoder
-     | "Tables" >> beam.Map(as_table)
-     | "Write" >> WriteToParquetBatched(output, schema=encoder.output_schema,
-                                        file_name_suffix=".parquet", num_shards=num_shards))
-    result = pipeline.run()
-    result.wait_until_finish()
-    counters = log_counters(result)
+     | "Write" >> WriteRecordBatches(output, encoder.output_schema, num_shards=num_shards))
+    counters = run_and_count(pipeline)
     _LOG.info("encode finished in %.1f s: %s-*.parquet", time.perf_counter() - started, output)
     return counters
 

@@ -18,13 +18,11 @@ from typing import Sequence
 import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.parquetio import WriteToParquetBatched
 
-from aepipe.batches import as_table
 from aepipe.fileio import refuse_existing_output
 from aepipe.model_dir import ModelDirectory
 from aepipe.sample import BlockSampler, Sample
-from pipelines.common import add_overwrite, log_counters, pipeline_options
+from pipelines.common import WriteRecordBatches, add_overwrite, pipeline_options, run_and_count
 
 _LOG = logging.getLogger("aepipe")
 
@@ -62,12 +60,8 @@ def sample(*, model_dir: str, num_rows: int, seed: int, output: str, shards: int
     transform = Sample(model_dir, num_rows=num_rows, seed=seed, key_prefix=key_prefix)
     (pipeline
      | "Sample" >> transform
-     | "Tables" >> beam.Map(as_table)
-     | "Write" >> WriteToParquetBatched(output, schema=transform.output_schema,
-                                        file_name_suffix=".parquet", num_shards=shards))
-    result = pipeline.run()
-    result.wait_until_finish()
-    written = log_counters(result, reads_input=False).get("rows_written", 0)
+     | "Write" >> WriteRecordBatches(output, transform.output_schema, num_shards=shards))
+    written = run_and_count(pipeline, reads_input=False).get("rows_written", 0)
     _LOG.info("sampled %d rows in %.1f s: %s-*.parquet", written, time.perf_counter() - started,
               output)
     return written

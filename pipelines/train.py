@@ -15,7 +15,7 @@ import apache_beam as beam
 
 from aepipe.options import ModelOptions
 from aepipe.schema import Schema
-from pipelines.common import add_overwrite, log_counters, pipeline_options, read_validated
+from pipelines.common import add_overwrite, pipeline_options, read_validated, run_and_count
 
 _LOG = logging.getLogger("aepipe")
 
@@ -76,9 +76,7 @@ def train(*, input_pattern: str, schema: Schema, model_dir: str, options: ModelO
     valid | TrainAutoencoder(schema=schema, model_dir=model_dir,
                              input_arrow_schema=summary.arrow_schema, options=options,
                              overwrite=overwrite)
-    result = pipeline.run()
-    result.wait_until_finish()
-    log_counters(result)
+    run_and_count(pipeline)
     _LOG.info("training job finished in %.1f s: model in %s", time.perf_counter() - started,
               model_dir)
     return model_dir
