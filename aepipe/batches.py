@@ -24,6 +24,7 @@ __all__ = [
     "model_input_dtypes",
     "rejected_schema",
     "as_table",
+    "from_model_outputs",
 ]
 
 REASON = "reject_reason"
@@ -168,3 +169,13 @@ def _filled_values(array: pa.Array, column: Column) -> np.ndarray:
         array = _as_strings(array)
     filled = pc.fill_null(array, _PLACEHOLDERS[column.kind])
     return filled.to_numpy(zero_copy_only=False).astype(_INPUT_DTYPES[column.kind], copy=False)
+
+
+def from_model_outputs(values: np.ndarray, is_null: np.ndarray, column: Column,
+                       arrow_type: pa.DataType) -> pa.Array:
+    """A column of values and a null mask (as signatures take and return them) as an Arrow
+    array of `arrow_type`: the inverse of `to_model_inputs` for one column."""
+    if column.kind is Kind.CATEGORICAL:
+        values = np.array([v.decode("utf-8") if isinstance(v, bytes) else v for v in values],
+                          dtype=object)
+    return pa.array(values, mask=np.asarray(is_null, bool)).cast(arrow_type)

@@ -1,6 +1,7 @@
 """Errors that end a job with one clear message instead of a traceback."""
 
-__all__ = ["AepipeError", "SchemaError", "InputError", "ModelDirError", "OptionsError", "OutputError"]
+__all__ = ["AepipeError", "SchemaError", "InputError", "ModelDirError", "OptionsError",
+           "OutputError"]
 
 
 class AepipeError(Exception):

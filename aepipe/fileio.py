@@ -9,7 +9,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from aepipe.errors import InputError, OutputError
 
-__all__ = ["as_glob", "match", "read_text", "write_text", "parquet_file", "join", "exists", "refuse_existing_output"]
+__all__ = ["as_glob", "match", "read_text", "write_text", "parquet_file", "join", "exists",
+           "refuse_existing_output"]
 
 
 def join(base: str, *parts: str) -> str:
@@ -62,7 +63,7 @@ def write_text(path: str, text: str) -> None:
 
 
 def parquet_file(path: str) -> pq.ParquetFile:
-    """Opens a Parquet file for reading its footer or row groups, with a clear error if it is not one."""
+    """Opens a Parquet file to read its footer or row groups; a clear error if it is not one."""
     try:
         return pq.ParquetFile(FileSystems.open(path))
     except Exception as e:  # pyarrow raises ArrowInvalid/OSError with a terse message

@@ -13,6 +13,7 @@ when the manifest, written last, is there: a crashed job never leaves a half mod
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import posixpath
@@ -28,8 +29,8 @@ from aepipe.batches import to_model_inputs
 from aepipe.errors import ModelDirError
 from aepipe.schema import Schema
 
-__all__ = ["FORMAT_VERSION", "prepare", "publish", "write_manifest", "read_manifest",
-           "ModelDirectory", "load_shared"]
+__all__ = ["FORMAT_VERSION", "prepare", "publish", "write_manifest", "read_manifest", "verify",
+           "file_digests", "ModelDirectory", "load_shared"]
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -88,8 +89,43 @@ def publish(staging: str, model_dir: str) -> str:
 
 
 def write_manifest(directory: str, manifest: dict[str, Any]) -> None:
-    manifest = {"format_version": FORMAT_VERSION, "aepipe_version": __version__, **manifest}
+    """Writes the manifest, last, with the SHA-256 of every other file in the directory."""
+    manifest = {"format_version": FORMAT_VERSION, "aepipe_version": __version__, **manifest,
+                "files": file_digests(directory)}
     fileio.write_text(posixpath.join(directory, MANIFEST), json.dumps(manifest, indent=2))
+
+
+def file_digests(directory: str) -> dict[str, str]:
+    """SHA-256 of every file under `directory` but the manifest, by relative path."""
+    root = directory.rstrip("/") + "/"
+    digests = {}
+    for metadata in FileSystems.match([root + "**"])[0].metadata_list:
+        relative = metadata.path[len(root):]
+        if relative == MANIFEST:
+            continue
+        digest = hashlib.sha256()
+        with FileSystems.open(metadata.path) as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        digests[relative] = digest.hexdigest()
+    return dict(sorted(digests.items()))
+
+
+def verify(model_dir: str, manifest: dict[str, Any]) -> None:
+    """Refuses a model directory whose files differ from those its manifest lists."""
+    expected = manifest.get("files")
+    if expected is None:
+        raise ModelDirError(f"model directory {model_dir} lists no file digests to verify; pass "
+                            "--no-verify to use it anyway")
+    found = file_digests(model_dir)
+    problems = ([f"{p} changed" for p in expected if p in found and found[p] != expected[p]]
+                + [f"{p} missing" for p in expected if p not in found]
+                + [f"{p} added" for p in found if p not in expected])
+    if problems:
+        shown = ", ".join(problems[:3]) + (f" and {len(problems) - 3} more"
+                                           if len(problems) > 3 else "")
+        raise ModelDirError(f"model directory {model_dir} does not match its manifest ({shown}); "
+                            "refusing to load it; pass --no-verify to use it anyway")
 
 
 def read_manifest(model_dir: str) -> dict[str, Any]:
@@ -114,9 +150,11 @@ def read_manifest(model_dir: str) -> dict[str, Any]:
 class ModelDirectory:
     """A published model, opened for inference without any of aepipe's training code."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, *, verify_files: bool = False):
         self.path = path
         self.manifest = read_manifest(path)
+        if verify_files:
+            verify(path, self.manifest)
         self.schema = Schema.from_dict(self.manifest["schema"], source=path)
         self._saved_model = None
 

@@ -17,6 +17,7 @@ import pyarrow as pa
 from apache_beam.metrics import Metrics
 from apache_beam.utils.shared import Shared
 
+from aepipe.batches import from_model_outputs
 from aepipe.errors import ModelDirError, OptionsError
 from aepipe.features import null_flag
 from aepipe.model_dir import ModelDirectory, load_shared
@@ -72,10 +73,8 @@ class BlockSampler:
             return _keys(field.type, self.key_prefix, indices)
         if kind is Kind.TIMESTAMP:
             return _times(field.type, self._ranges.get(field.name), len(indices), rng)
-        values, is_null = decoded[field.name], decoded[null_flag(field.name)]
-        if kind is Kind.CATEGORICAL:
-            values = np.array([v.decode("utf-8") for v in values], dtype=object)
-        return pa.array(values, mask=is_null).cast(field.type)
+        return from_model_outputs(decoded[field.name], decoded[null_flag(field.name)],
+                                  self.model.schema[field.name], field.type)
 
 
 def _keys(arrow_type: pa.DataType, prefix: str, indices: np.ndarray) -> pa.Array:

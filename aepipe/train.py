@@ -26,7 +26,7 @@ from aepipe.batches import to_tft_feed
 from aepipe.errors import InputError
 from aepipe.features import Features
 from aepipe.options import ModelOptions
-from aepipe.model_dir import TRANSFORM_FN, prepare, publish
+from aepipe.model_dir import TRANSFORM_FN, prepare, publish, write_manifest
 from aepipe.preprocess import preprocessing_fn, tensor_adapter_config
 from aepipe.schema import Kind, Schema
 
@@ -64,8 +64,9 @@ class TrainAutoencoder(beam.PTransform):
         with tft_beam.Context(temp_dir=posixpath.join(self._work, "tft")):
             train_feed = train | "FeedTrain" >> beam.Map(to_tft_feed, schema)
             validation_feed = validation | "FeedValidation" >> beam.Map(to_tft_feed, schema)
-            (transformed, _), transform_fn = (train_feed, config) | tft_beam.AnalyzeAndTransformDataset(
+            analyze = tft_beam.AnalyzeAndTransformDataset(
                 preprocessing_fn(schema, top_k=self._options.top_k), output_record_batches=True)
+            (transformed, _), transform_fn = (train_feed, config) | analyze
             transformed_validation, _ = ((validation_feed, config), transform_fn) | (
                 tft_beam.TransformDataset(output_record_batches=True))
             transform_written = transform_fn | tft_beam.WriteTransformFn(
@@ -185,6 +186,7 @@ class _FitAndPublish(beam.DoFn):
                                   options=self._options, arrow_schema=self._arrow_schema,
                                   passthrough_ranges=ranges)
         FileSystems.delete([work])
+        write_manifest(self._staging, manifest)
         path = publish(self._staging, self._model_dir)
         _LOG.info("model published to %s (validation loss %s)", path,
                   manifest["validation_loss"])

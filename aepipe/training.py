@@ -24,7 +24,7 @@ from aepipe.features import Features, Role
 from aepipe.model import Autoencoder
 from aepipe.options import ModelOptions
 from aepipe.prior import GaussianMixturePrior
-from aepipe.model_dir import SAVED_MODEL, TRANSFORM_FN, write_manifest
+from aepipe.model_dir import SAVED_MODEL, TRANSFORM_FN
 from aepipe.schema import Kind, Schema, arrow_schema_to_json
 
 __all__ = ["TrainingData", "FitResult", "fit", "fit_and_export"]
@@ -131,7 +131,8 @@ def _split(table: pa.Table, batch_size: int,
     columns = {name: table.column(name).to_numpy() for name in table.column_names}
     order = rng.permutation(table.num_rows) if rng is not None else None
     for start in range(0, table.num_rows, batch_size):
-        rows = slice(start, start + batch_size) if order is None else order[start:start + batch_size]
+        rows = (slice(start, start + batch_size) if order is None
+                else order[start:start + batch_size])
         yield {name: values[rows] for name, values in columns.items()}
 
 
@@ -186,7 +187,7 @@ class _EpochLog(keras.callbacks.Callback):
 
 def fit_and_export(data: TrainingData, *, schema: Schema, staging: str, options: ModelOptions,
                    arrow_schema: pa.Schema, passthrough_ranges: dict) -> dict:
-    """Fits the model on `data`, writes the SavedModel and the manifest into `staging`."""
+    """Fits the model on `data`, writes the SavedModel into `staging`, returns the manifest."""
     import tensorflow_transform as tft
 
     tft_output = tft.TFTransformOutput(posixpath.join(staging, TRANSFORM_FN))
@@ -223,5 +224,4 @@ def fit_and_export(data: TrainingData, *, schema: Schema, staging: str, options:
                            options.seed).to_dict(),
         "passthrough_ranges": passthrough_ranges,
     }
-    write_manifest(staging, manifest)
     return manifest

@@ -76,3 +76,9 @@ def add_overwrite(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing output instead of refusing")
 
+
+
+def add_no_verify(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-verify", action="store_true",
+                        help="load the model even if its files differ from the manifest's "
+                             "SHA-256 digests")

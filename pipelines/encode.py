@@ -20,8 +20,8 @@ from aepipe.encode import Encode, EncodeOptions
 from aepipe.fileio import refuse_existing_output
 from aepipe.model_dir import ModelDirectory
 from aepipe.validate import check_inputs
-from pipelines.common import (WriteRecordBatches, add_overwrite, pipeline_options, read_validated,
-                              run_and_count)
+from pipelines.common import (WriteRecordBatches, add_no_verify, add_overwrite,
+                              pipeline_options, read_validated, run_and_count)
 
 _LOG = logging.getLogger("aepipe")
 
@@ -39,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-shards", type=int, default=0,
                         help="output shards (0: let the runner decide)")
     add_overwrite(parser)
+    add_no_verify(parser)
 
 
 def run(args: argparse.Namespace, beam_args: Sequence[str]) -> dict[str, int]:
@@ -47,14 +48,15 @@ def run(args: argparse.Namespace, beam_args: Sequence[str]) -> dict[str, int]:
         code_as_list=args.code_as_list, flag_above=args.flag_above)
     return encode(input_pattern=args.input, model_dir=args.model_dir, output=args.output,
                   options=options, beam_args=beam_args, num_shards=args.num_shards,
-                  overwrite=args.overwrite)
+                  overwrite=args.overwrite, verify=not args.no_verify)
 
 
 def encode(*, input_pattern: str, model_dir: str, output: str,
            options: EncodeOptions = EncodeOptions(), beam_args: Sequence[str] = (),
-           num_shards: int = 0, overwrite: bool = False) -> dict[str, int]:
+           num_shards: int = 0, overwrite: bool = False, verify: bool = True
+           ) -> dict[str, int]:
     """Builds and runs the encode pipeline; returns the row counters."""
-    model = ModelDirectory(model_dir)
+    model = ModelDirectory(model_dir, verify_files=verify)
     summary = check_inputs(input_pattern, model.schema)
     refuse_existing_output(output, overwrite=overwrite)
     _LOG.info("encoding %s: %d file(s), %d rows, code size %d", input_pattern,

@@ -22,7 +22,8 @@ from apache_beam.io.filesystems import FileSystems
 from aepipe.fileio import refuse_existing_output
 from aepipe.model_dir import ModelDirectory
 from aepipe.sample import BlockSampler, Sample
-from pipelines.common import WriteRecordBatches, add_overwrite, pipeline_options, run_and_count
+from pipelines.common import (WriteRecordBatches, add_no_verify, add_overwrite,
+                              pipeline_options, run_and_count)
 
 _LOG = logging.getLogger("aepipe")
 
@@ -37,18 +38,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key-prefix", default="",
                         help="prefix of the fresh values of string key columns")
     add_overwrite(parser)
+    add_no_verify(parser)
 
 
 def run(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
     return sample(model_dir=args.model_dir, num_rows=args.num_rows, seed=args.seed,
                   output=args.output, shards=args.shards, key_prefix=args.key_prefix,
-                  beam_args=beam_args, overwrite=args.overwrite)
+                  beam_args=beam_args, overwrite=args.overwrite,
+                  verify=not args.no_verify)
 
 
 def sample(*, model_dir: str, num_rows: int, seed: int, output: str, shards: int = 0,
-           key_prefix: str = "", beam_args: Sequence[str] = (), overwrite: bool = False) -> int:
+           key_prefix: str = "", beam_args: Sequence[str] = (), overwrite: bool = False,
+           verify: bool = True) -> int:
     """Builds and runs the sampling pipeline; returns the number of rows written."""
-    model = ModelDirectory(model_dir)
+    model = ModelDirectory(model_dir, verify_files=verify)
     sampler = BlockSampler(model, num_rows=num_rows, seed=seed, key_prefix=key_prefix)
     refuse_existing_output(output, overwrite=overwrite)
     if num_rows == 0:

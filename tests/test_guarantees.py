@@ -1,0 +1,96 @@
+"""Outputs are never half-written or clobbered, and models are verified before they are used."""
+
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+
+from aepipe import datasets
+from aepipe.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(__file__))
+
+
+def test_the_manifest_lists_a_digest_of_every_file(trained_model_dir):
+    manifest = json.loads(open(os.path.join(trained_model_dir, "manifest.json")).read())
+    on_disk = sorted(os.path.relpath(os.path.join(d, f), trained_model_dir)
+                     for d, _, files in os.walk(trained_model_dir) for f in files)
+    assert sorted(manifest["files"]) == [p for p in on_disk if p != "manifest.json"]
+    assert all(len(digest) == 64 for digest in manifest["files"].values())
+
+
+def test_a_changed_model_file_is_refused_unless_no_verify(trained_model_dir, adult_files,
+                                                          tmp_path, caplog):
+    copy = tmp_path / "model"
+    shutil.copytree(trained_model_dir, copy)
+    with open(copy / "saved_model" / "assets" / "race", "a") as f:
+        f.write("Tampered\n")
+    args = ["encode", "--input", adult_files["holdout"], "--model-dir", str(copy)]
+    assert main([*args, "--output", str(tmp_path / "a")]) == 2
+    message = caplog.records[-1].getMessage()
+    assert "does not match its manifest" in message and "saved_model/assets/race changed" in message
+    assert not glob.glob(str(tmp_path / "a-*"))
+    assert main([*args, "--output", str(tmp_path / "b"), "--no-verify"]) == 0
+    assert pq.read_table(glob.glob(str(tmp_path / "b-0*.parquet"))).num_rows == 1000
+
+
+def test_a_training_run_killed_midway_leaves_no_model_and_a_rerun_succeeds(adult_files,
+                                                                            tmp_path):
+    model_dir = tmp_path / "model"
+    command = [sys.executable, "-m", "pipelines.train", "--input", adult_files["train"],
+               "--schema", str(tmp_path / "schema.yaml"), "--model-dir", str(model_dir),
+               "--epochs", "50", "--patience", "50"]
+    _write_sample_schema(tmp_path / "schema.yaml", adult_files["train"])
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                               start_new_session=True)
+    for line in process.stderr:
+        if "epoch 1/" in line:
+            os.killpg(process.pid, signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    assert not model_dir.exists(), "a killed run published a model directory"
+    rerun = subprocess.run(command[:-4] + ["--epochs", "2"], capture_output=True, text=True,
+                           cwd=ROOT, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert (model_dir / "manifest.json").exists()
+
+
+def test_a_killed_retraining_leaves_the_previous_model_intact(trained_model_dir, adult_files,
+                                                             tmp_path):
+    model_dir = tmp_path / "model"
+    shutil.copytree(trained_model_dir, model_dir)
+    before = (model_dir / "manifest.json").read_text()
+    _write_sample_schema(tmp_path / "schema.yaml", adult_files["train"])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.train", "--input", adult_files["train"], "--schema",
+         str(tmp_path / "schema.yaml"), "--model-dir", str(model_dir), "--overwrite",
+         "--epochs", "50", "--patience", "50"],
+        stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True)
+    for line in process.stderr:
+        if "epoch 1/" in line:
+            os.killpg(process.pid, signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    assert (model_dir / "manifest.json").read_text() == before
+    assert main(["sample", "--model-dir", str(model_dir), "--num-rows", "10", "--seed", "1",
+                 "--output", str(tmp_path / "s")]) == 0
+
+
+def _write_sample_schema(path, parquet_path):
+    """The schema of the session's sample files (Adult's, with a key and a timestamp)."""
+    from pipelines.infer_schema import infer_from_files
+
+    schema = infer_from_files(parquet_path)
+    assert schema["id"].kind.value == "key"
+    path.write_text(schema.to_yaml())
+
+
+def test_the_shipped_schema_is_the_one_in_schemas():
+    assert os.path.realpath(os.path.join(ROOT, "schemas", "adult.yaml")) == os.path.realpath(
+        datasets.adult_schema())

@@ -1,0 +1,70 @@
+"""Property: any table within a schema survives Arrow -> signature inputs -> Arrow with its types
+and null positions (values exactly, floats to float32 precision, the signatures' dtype)."""
+
+import numpy as np
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aepipe.batches import from_model_outputs, split_valid, to_model_inputs, to_tft_feed
+from aepipe.features import null_flag
+from aepipe.schema import Column, Kind, Schema
+
+SCHEMA = Schema((
+    Column("x", Kind.NUMERIC), Column("n", Kind.INTEGER), Column("small", Kind.INTEGER),
+    Column("c", Kind.CATEGORICAL), Column("code", Kind.CATEGORICAL), Column("b", Kind.BOOLEAN),
+))
+TYPES = pa.schema([("x", pa.float64()), ("n", pa.int64()), ("small", pa.int16()),
+                   ("c", pa.string()), ("code", pa.int32()), ("b", pa.bool_())])
+VALUES = {
+    "x": st.floats(allow_nan=False, allow_infinity=False, width=32),
+    "n": st.integers(-2**62, 2**62),
+    "small": st.integers(-2**15, 2**15 - 1),
+    "c": st.text(max_size=20),
+    "code": st.integers(-2**31, 2**31 - 1),
+    "b": st.booleans(),
+}
+
+
+@st.composite
+def tables(draw):
+    rows = draw(st.integers(0, 40))
+    columns = {name: draw(st.lists(st.none() | values, min_size=rows, max_size=rows))
+               for name, values in VALUES.items()}
+    return pa.RecordBatch.from_pydict(columns, schema=TYPES)
+
+
+@settings(max_examples=150, deadline=None)
+@given(tables())
+def test_model_inputs_round_trip_to_the_same_arrow_columns(batch):
+    inputs = to_model_inputs(batch, SCHEMA)
+    for field in TYPES:
+        column = SCHEMA[field.name]
+        rebuilt = from_model_outputs(inputs[field.name], inputs[null_flag(field.name)], column,
+                                     field.type)
+        assert rebuilt.type == field.type
+        assert rebuilt.is_null().equals(batch.column(field.name).is_null())
+        assert rebuilt.equals(batch.column(field.name)), field.name
+
+
+@settings(max_examples=150, deadline=None)
+@given(tables())
+def test_tft_feed_keeps_one_value_per_present_cell_and_none_per_null(batch):
+    feed = to_tft_feed(batch, SCHEMA)
+    for field in TYPES:
+        lengths = np.asarray(feed.column(field.name).value_lengths())
+        expected = np.asarray(batch.column(field.name).is_valid()).astype(int)
+        np.testing.assert_array_equal(lengths, expected)
+
+
+@settings(max_examples=100, deadline=None)
+@given(tables(), st.lists(st.sampled_from([float("nan"), float("inf"), -float("inf")]),
+                          max_size=5))
+def test_validation_balances_for_any_table(batch, bad_values):
+    x = batch.column("x").to_pylist()
+    for i, value in enumerate(bad_values[:len(x)]):
+        x[i] = value
+    batch = batch.set_column(0, "x", pa.array(x, pa.float64()))
+    valid, rejected = split_valid(batch, SCHEMA)
+    assert valid.num_rows + rejected.num_rows == batch.num_rows
+    assert rejected.num_rows == min(len(bad_values), len(x))
