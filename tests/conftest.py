@@ -64,9 +64,8 @@ def adult_files(adult_table, tmp_path_factory) -> dict[str, str]:
     return files
 
 
-@pytest.fixture(scope="session")
-def trained_model_dir(adult_files, sample_schema, tmp_path_factory) -> str:
-    """One model trained on the Adult sample through the TrainAutoencoder transform."""
+def train_sample_model(train_path: str, schema: Schema, model_dir: str) -> str:
+    """Trains on the Adult sample through ValidateBatches and TrainAutoencoder (seed 1)."""
     from apache_beam.io.parquetio import ReadFromParquetBatched
     from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.testing.test_pipeline import TestPipeline
@@ -76,17 +75,23 @@ def trained_model_dir(adult_files, sample_schema, tmp_path_factory) -> str:
     from aepipe.train import TrainAutoencoder
     from aepipe.validate import ValidateBatches, check_inputs
 
-    model_dir = os.path.join(str(tmp_path_factory.mktemp("trained")), "model")
-    summary = check_inputs(adult_files["train"], sample_schema)
+    summary = check_inputs(train_path, schema)
     with TestPipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
-        valid, rejected = (p | ReadFromParquetBatched(adult_files["train"])
-                           | ValidateBatches(sample_schema, summary.arrow_schema))
+        valid, rejected = (p | ReadFromParquetBatched(train_path)
+                           | ValidateBatches(schema, summary.arrow_schema))
         published = valid | TrainAutoencoder(
-            schema=sample_schema, model_dir=model_dir, input_arrow_schema=summary.arrow_schema,
+            schema=schema, model_dir=model_dir, input_arrow_schema=summary.arrow_schema,
             options=ModelOptions(seed=1))
         assert_that(published, equal_to([os.path.abspath(model_dir)]))
         assert_that(rejected, equal_to([]), label="NoRejectedRows")
     return model_dir
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(adult_files, sample_schema, tmp_path_factory) -> str:
+    """One model trained on the Adult sample, shared by every test that needs a model."""
+    return train_sample_model(adult_files["train"], sample_schema,
+                              os.path.join(str(tmp_path_factory.mktemp("trained")), "model"))
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from aepipe import datasets
@@ -94,3 +95,30 @@ def _write_sample_schema(path, parquet_path):
 def test_the_shipped_schema_is_the_one_in_schemas():
     assert os.path.realpath(os.path.join(ROOT, "schemas", "adult.yaml")) == os.path.realpath(
         datasets.adult_schema())
+
+
+def test_retraining_with_the_same_data_and_seed_gives_the_same_model(
+        trained_model_dir, adult_files, sample_schema, tmp_path):
+    from conftest import train_sample_model
+
+    again = train_sample_model(adult_files["train"], sample_schema, str(tmp_path / "again"))
+    first, second = (json.loads(open(os.path.join(d, "manifest.json")).read())
+                     for d in (trained_model_dir, again))
+    for key in ("statistics", "vocabularies", "rows", "history", "score_percentiles", "prior"):
+        assert first[key] == second[key], key
+    from aepipe.model_dir import ModelDirectory
+
+    batch = pq.read_table(adult_files["holdout"]).combine_chunks().to_batches()[0]
+    first_code, first_score = ModelDirectory(trained_model_dir).encode(batch)
+    second_code, second_score = ModelDirectory(again).encode(batch)
+    np.testing.assert_array_equal(first_code, second_code)
+    np.testing.assert_array_equal(first_score, second_score)
+
+
+def test_encoding_twice_gives_identical_output(trained_model_dir, adult_files, tmp_path):
+    for name in ("one", "two"):
+        assert main(["encode", "--input", adult_files["holdout"], "--model-dir",
+                     trained_model_dir, "--output", str(tmp_path / name)]) == 0
+    one, two = (pq.read_table(sorted(glob.glob(str(tmp_path / f"{n}-0*.parquet"))))
+                for n in ("one", "two"))
+    assert one.sort_by("id").equals(two.sort_by("id"))
