@@ -1,8 +1,8 @@
 """Fitting the autoencoder on transformed Parquet files, streamed through tf.data.
 
 Memory stays bounded whatever the number of rows: batches are read a row group at a time and
-shuffled within a window of a fixed number of rows, in an order that depends only on the seed
-and the epoch.
+shuffled within a window of a fixed number of rows, in an order that depends only on the seed,
+the epoch and the rows' contents (for training sets that fit one window, not on the runner).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Iterator, Sequence
 
 import keras
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import tensorflow as tf
 
@@ -30,7 +31,7 @@ from aepipe.schema import Kind, Schema, arrow_schema_to_json
 __all__ = ["TrainingData", "FitResult", "fit", "fit_and_export"]
 
 _LOG = logging.getLogger(__name__)
-SHUFFLE_WINDOW_ROWS = 65_536
+SHUFFLE_WINDOW_ROWS = 262_144
 SCORE_SAMPLE_ROWS = 200_000
 PRIOR_SAMPLE_ROWS = 100_000
 SCORE_PERCENTILES = (50, 75, 90, 95, 99, 99.5, 99.9)
@@ -128,11 +129,18 @@ def _row_groups(files: Sequence[str], names: Sequence[str],
 
 def _split(table: pa.Table, batch_size: int,
            rng: np.random.Generator | None) -> Iterator[dict[str, np.ndarray]]:
+    """Batches of a window's rows: sorted by content, then permuted when `rng` is set.
+
+    Sorting first makes the order independent of how the runner laid the rows out in files,
+    so a window holding the whole training set trains the same model on any runner.
+    """
     columns = {name: table.column(name).to_numpy() for name in table.column_names}
-    order = rng.permutation(table.num_rows) if rng is not None else None
+    order = np.argsort(pd.util.hash_pandas_object(pd.DataFrame(columns), index=False)
+                       .to_numpy(), kind="stable")
+    if rng is not None:
+        order = order[rng.permutation(table.num_rows)]
     for start in range(0, table.num_rows, batch_size):
-        rows = (slice(start, start + batch_size) if order is None
-                else order[start:start + batch_size])
+        rows = order[start:start + batch_size]
         yield {name: values[rows] for name, values in columns.items()}
 
 

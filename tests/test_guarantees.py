@@ -97,20 +97,27 @@ def test_the_shipped_schema_is_the_one_in_schemas():
         datasets.adult_schema())
 
 
-def test_retraining_with_the_same_data_and_seed_gives_the_same_model(
+def test_retraining_in_multi_processing_mode_gives_the_same_model(
         trained_model_dir, adult_files, sample_schema, tmp_path):
-    from conftest import train_sample_model
+    """The session's model was trained in memory; the same data, options and seed in
+    DirectRunner's multi_processing mode with 2 workers give the same model."""
+    from aepipe.model_dir import ModelDirectory
 
-    again = train_sample_model(adult_files["train"], sample_schema, str(tmp_path / "again"))
+    sample_schema.save(str(tmp_path / "schema.yaml"))
+    again = tmp_path / "again"
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.train", "--input", adult_files["train"], "--schema",
+         str(tmp_path / "schema.yaml"), "--model-dir", str(again), "--seed", "1",
+         "--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+        capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
     first, second = (json.loads(open(os.path.join(d, "manifest.json")).read())
                      for d in (trained_model_dir, again))
     for key in ("statistics", "vocabularies", "rows", "history", "score_percentiles", "prior"):
         assert first[key] == second[key], key
-    from aepipe.model_dir import ModelDirectory
-
     batch = pq.read_table(adult_files["holdout"]).combine_chunks().to_batches()[0]
     first_code, first_score = ModelDirectory(trained_model_dir).encode(batch)
-    second_code, second_score = ModelDirectory(again).encode(batch)
+    second_code, second_score = ModelDirectory(str(again)).encode(batch)
     np.testing.assert_array_equal(first_code, second_code)
     np.testing.assert_array_equal(first_score, second_score)
 
