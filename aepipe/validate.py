@@ -20,8 +20,8 @@ from aepipe.batches import select, split_valid
 from aepipe.errors import InputError, SchemaError
 from aepipe.schema import Kind, Schema
 
-__all__ = ["InputSummary", "check_inputs", "ValidateBatches", "METRICS_NAMESPACE",
-           "REJECTED"]
+__all__ = ["InputSummary", "check_inputs", "find_unreadable", "ValidateBatches",
+           "METRICS_NAMESPACE", "REJECTED"]
 
 _LOG = logging.getLogger(__name__)
 METRICS_NAMESPACE = "aepipe"
@@ -68,6 +68,20 @@ def check_inputs(pattern: str, schema: Schema) -> InputSummary:
     if total == 0:
         raise InputError(f"the input {pattern} holds no rows ({len(files)} file(s))")
     return InputSummary(fileio.as_glob(pattern), tuple(files), arrow_schema, total)
+
+
+def find_unreadable(inputs: InputSummary) -> None:
+    """Reads every row group of the inputs; raises InputError naming the first that fails.
+
+    Footers are checked before a job starts; a corrupt data page shows only when it is read.
+    """
+    for path in inputs.files:
+        footer = fileio.parquet_file(path)
+        for group in range(footer.num_row_groups):
+            try:
+                footer.read_row_group(group, columns=list(inputs.arrow_schema.names))
+            except (pa.ArrowException, OSError) as e:
+                raise InputError(f"{path}: row group {group} cannot be read ({e})") from None
 
 
 class ValidateBatches(beam.PTransform):

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import logging
+import posixpath
+import shutil
 from typing import Sequence
 
 import apache_beam as beam
 import pyarrow as pa
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.parquetio import ReadFromParquetBatched, WriteToParquetBatched
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from aepipe.batches import as_table, rejected_schema
+from aepipe.errors import AepipeError
 from aepipe.schema import Schema
-from aepipe.validate import METRICS_NAMESPACE, InputSummary, ValidateBatches
+from aepipe.validate import METRICS_NAMESPACE, InputSummary, ValidateBatches, find_unreadable
 
 _LOG = logging.getLogger("aepipe")
 
@@ -54,11 +59,37 @@ class WriteRecordBatches(beam.PTransform):
                                                    num_shards=self._num_shards))
 
 
-def run_and_count(pipeline: beam.Pipeline, *, reads_input: bool = True) -> dict[str, int]:
-    """Runs a pipeline to the end; returns and logs its row counters."""
-    result = pipeline.run()
-    result.wait_until_finish()
-    return log_counters(result, reads_input=reads_input)
+def run_and_count(pipeline: beam.Pipeline, inputs: InputSummary | None = None, *,
+                  outputs: Sequence[str] = ()) -> dict[str, int]:
+    """Runs a pipeline to the end; returns and logs its row counters.
+
+    If the job fails, the file sinks' temporary files for `outputs` (prefixes) are removed, and
+    when it failed on something other than an AepipeError, the input files are read once more,
+    row group by row group, to name the file a corrupt page is in.
+    """
+    try:
+        result = pipeline.run()
+        result.wait_until_finish()
+    except Exception as error:
+        _remove_temporary_files(outputs)
+        if inputs is not None and not isinstance(error, AepipeError):
+            find_unreadable(inputs)
+        raise
+    return log_counters(result, reads_input=inputs is not None)
+
+
+def _remove_temporary_files(prefixes: Sequence[str]) -> None:
+    """Beam's file sinks write to beam-temp-<name>-<id> beside the prefix until they finish."""
+    for prefix in prefixes:
+        directory, name = posixpath.split(prefix)
+        pattern = posixpath.join(directory or ".", f"beam-temp-{name}-*")
+        if "://" not in prefix:
+            for path in glob.glob(pattern):
+                shutil.rmtree(path, ignore_errors=True)
+            continue
+        found = [m.path for m in FileSystems.match([pattern + "/**"])[0].metadata_list]
+        if found:
+            FileSystems.delete(found)
 
 
 def log_counters(result, *, reads_input: bool = True) -> dict[str, int]:

@@ -68,7 +68,7 @@ def encode(*, input_pattern: str, model_dir: str, output: str,
     (valid
      | "Encode" >> encoder
      | "Write" >> WriteRecordBatches(output, encoder.output_schema, num_shards=num_shards))
-    counters = run_and_count(pipeline)
+    counters = run_and_count(pipeline, summary, outputs=(output, output + "-rejected"))
     _LOG.info("encode finished in %.1f s: %s-*.parquet", time.perf_counter() - started, output)
     return counters
 

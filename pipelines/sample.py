@@ -65,7 +65,7 @@ def sample(*, model_dir: str, num_rows: int, seed: int, output: str, shards: int
     (pipeline
      | "Sample" >> transform
      | "Write" >> WriteRecordBatches(output, transform.output_schema, num_shards=shards))
-    written = run_and_count(pipeline, reads_input=False).get("rows_written", 0)
+    written = run_and_count(pipeline, outputs=(output,)).get("rows_written", 0)
     _LOG.info("sampled %d rows in %.1f s: %s-*.parquet", written, time.perf_counter() - started,
               output)
     return written

@@ -71,12 +71,12 @@ def train(*, input_pattern: str, schema: Schema, model_dir: str, options: ModelO
               summary.num_rows)
     started = time.perf_counter()
     pipeline = beam.Pipeline(options=pipeline_options(beam_args))
-    valid = read_validated(pipeline, summary, schema,
-                           rejected or model_dir.rstrip("/") + "-rejected")
+    rejected = rejected or model_dir.rstrip("/") + "-rejected"
+    valid = read_validated(pipeline, summary, schema, rejected)
     valid | TrainAutoencoder(schema=schema, model_dir=model_dir,
                              input_arrow_schema=summary.arrow_schema, options=options,
                              overwrite=overwrite)
-    run_and_count(pipeline)
+    run_and_count(pipeline, summary, outputs=(rejected,))
     _LOG.info("training job finished in %.1f s: model in %s", time.perf_counter() - started,
               model_dir)
     return model_dir

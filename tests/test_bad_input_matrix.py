@@ -1,5 +1,8 @@
-"""Every bad input to `aepipe encode` ends one of two ways: refused before writing, with a
-message naming the file (and the column), or completed with read = written + rejected."""
+"""Every bad input to `aepipe encode` ends one of two ways: refused without writing output, with
+a message naming the file (and the column), or completed with read = written + rejected.
+
+All are refused before the pipeline starts but a corrupt data page, which shows only when read:
+that job fails, removes its temporary files and names the file and row group."""
 
 import glob
 import logging
@@ -26,6 +29,16 @@ def _write(table, path, **kwargs):
 def truncated(files, d):
     path = _write(_rows(files), d / "t.parquet")
     path.write_bytes(path.read_bytes()[:-100])
+    return path
+
+
+def corrupt_pages(files, d):
+    path = _write(_rows(files), d / "c.parquet")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 10:len(data) // 2] = b"\xab" * (len(data) // 2 - len(data) // 10)
+    path.write_bytes(bytes(data))
+    with pytest.raises(Exception):
+        pq.read_table(path)  # the footer is intact; the data pages are not
     return path
 
 
@@ -98,6 +111,7 @@ def bad_values(files, d):
 
 REFUSED = [
     (truncated, "not a readable Parquet file"),
+    (corrupt_pages, "row group 0 cannot be read"),
     (not_parquet, "not a readable Parquet file"),
     (empty_file, "not a readable Parquet file"),
     (empty_directory, "no input files match"),
@@ -125,7 +139,7 @@ def test_refused_before_writing(case, message, trained_model_dir, adult_files, t
     assert len(errors) == 1 and message in errors[0], errors
     if case is not empty_directory:
         assert str(path) in errors[0]
-    assert not glob.glob(str(tmp_path / "out*"))
+    assert not glob.glob(str(tmp_path / "out*")) and not glob.glob(str(tmp_path / "beam-temp*"))
 
 
 @pytest.mark.parametrize("case, written, rejected", COMPLETED,
