@@ -18,11 +18,12 @@ import dataclasses
 import enum
 from typing import Mapping
 
+import numpy as np
 import pyarrow as pa
 
 from aepipe.schema import NULL_SUFFIX, Column, Kind, Schema
 
-__all__ = ["Role", "Feature", "Features", "STAT_PREFIX", "STATISTICS"]
+__all__ = ["Role", "Feature", "Features", "STAT_PREFIX", "STATISTICS", "embed"]
 
 # Transformed outputs that carry an analyzer's result (a constant) rather than a per-row value:
 # they let the exported model read back the statistics TFT computed.
@@ -89,6 +90,16 @@ class Features:
                      nullable=False)
             for f in self.items
         ])
+
+
+def embed(features: Features, transformed: dict[str, np.ndarray]) -> np.ndarray:
+    """Rows as the encoder sees them: values and flags as they are, categories one-hot."""
+    columns = []
+    for feature in features:
+        x = transformed[feature.name]
+        columns.append(np.eye(feature.classes, dtype=np.float32)[x]
+                       if feature.role is Role.CATEGORY else x[:, None].astype(np.float32))
+    return np.concatenate(columns, axis=1)
 
 
 def null_flag(name: str) -> str:

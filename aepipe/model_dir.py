@@ -27,6 +27,7 @@ from apache_beam.io.filesystems import FileSystems
 from aepipe import __version__, fileio
 from aepipe.batches import to_model_inputs
 from aepipe.errors import ModelDirError
+from aepipe.features import Features
 from aepipe.schema import Schema
 
 __all__ = ["FORMAT_VERSION", "prepare", "publish", "write_manifest", "read_manifest", "verify",
@@ -176,6 +177,18 @@ class ModelDirectory:
         outputs = self.saved_model.signatures["encode"](**_as_tensors(
             to_model_inputs(batch, self.schema)))
         return outputs["code"].numpy(), outputs["score"].numpy()
+
+    @property
+    def features(self) -> Features:
+        """The model's input features, with the vocabulary sizes it was trained with."""
+        sizes = {name: len(values) for name, values in self.manifest["vocabularies"].items()}
+        return Features.of(self.schema, sizes)
+
+    def transform(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
+        """The transformed features of a (valid) batch: what the encoder reads."""
+        outputs = self.saved_model.signatures["transform"](**_as_tensors(
+            to_model_inputs(batch, self.schema)))
+        return {name: tensor.numpy() for name, tensor in outputs.items()}
 
     def decode(self, code: np.ndarray) -> dict[str, np.ndarray]:
         """Values and null masks in the original units for each row of `code`."""

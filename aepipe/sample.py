@@ -17,10 +17,12 @@ import pyarrow as pa
 from apache_beam.metrics import Metrics
 from apache_beam.utils.shared import Shared
 
+from aepipe import fileio
 from aepipe.batches import from_model_outputs
 from aepipe.errors import ModelDirError, OptionsError
 from aepipe.features import null_flag
 from aepipe.model_dir import ModelDirectory, load_shared
+from aepipe.privacy import DistanceGuard
 from aepipe.prior import GaussianMixturePrior
 from aepipe.schema import Kind, arrow_schema_from_json
 from aepipe.validate import METRICS_NAMESPACE
@@ -38,7 +40,8 @@ def synthetic_schema(model: ModelDirectory) -> pa.Schema:
 class BlockSampler:
     """Makes block b of N synthetic rows: the framework-free core of `Sample`."""
 
-    def __init__(self, model: ModelDirectory, *, num_rows: int, seed: int, key_prefix: str = ""):
+    def __init__(self, model: ModelDirectory, *, num_rows: int, seed: int, key_prefix: str = "",
+                 guard: DistanceGuard | None = None):
         if "prior" not in model.manifest:
             raise ModelDirError(f"model directory {model.path} has no sampling prior; retrain "
                                 "it with this version of aepipe")
@@ -48,6 +51,7 @@ class BlockSampler:
         self.num_rows = num_rows
         self.seed = seed
         self.key_prefix = key_prefix
+        self.guard = guard
         self.output_schema = synthetic_schema(model)
         self._prior = GaussianMixturePrior.from_dict(model.manifest["prior"])
         self._ranges = model.manifest.get("passthrough_ranges", {})
@@ -56,15 +60,22 @@ class BlockSampler:
     def num_blocks(self) -> int:
         return -(-self.num_rows // BLOCK_ROWS)
 
+    def block_rows(self, block: int) -> int:
+        """How many rows block `block` makes, before the distance guard drops any."""
+        return min(BLOCK_ROWS, self.num_rows - block * BLOCK_ROWS)
+
     def __call__(self, block: int) -> pa.RecordBatch:
         first = block * BLOCK_ROWS
-        rows = min(BLOCK_ROWS, self.num_rows - first)
+        rows = self.block_rows(block)
         rng = np.random.default_rng([self.seed, block])
         code = self._prior.sample(rows, rng)
         decoded = self.model.generate(code, rng)
         indices = np.arange(first, first + rows, dtype=np.int64)
         columns = [self._column(field, decoded, indices, rng) for field in self.output_schema]
-        return pa.RecordBatch.from_arrays(columns, schema=self.output_schema)
+        batch = pa.RecordBatch.from_arrays(columns, schema=self.output_schema)
+        if self.guard is not None:
+            batch = batch.filter(pa.array(self.guard.keep(batch)))
+        return batch
 
     def _column(self, field: pa.Field, decoded: dict, indices: np.ndarray,
                 rng: np.random.Generator) -> pa.Array:
@@ -96,15 +107,26 @@ def _times(arrow_type: pa.DataType, bounds: list | None, rows: int,
 
 
 class Sample(beam.PTransform):
-    """Synthetic record batches from a model directory: ``pipeline | Sample(...)``."""
+    """Synthetic record batches from a model directory: ``pipeline | Sample(...)``.
 
-    def __init__(self, model_dir: str, *, num_rows: int, seed: int, key_prefix: str = ""):
+    With `min_distance` > 0, rows closer than that to a row of the `reference` Parquet files
+    (the training data) are dropped; see `aepipe.privacy`.
+    """
+
+    def __init__(self, model_dir: str, *, num_rows: int, seed: int, key_prefix: str = "",
+                 min_distance: float = 0.0, reference: str | None = None):
         super().__init__()
+        if min_distance < 0:
+            raise OptionsError(f"--min-distance must not be negative (got {min_distance})")
+        if min_distance and not reference:
+            raise OptionsError("--min-distance needs --reference, the training data")
+        if min_distance:
+            fileio.match(reference)  # a missing reference fails now, not on the workers
         sampler = BlockSampler(ModelDirectory(model_dir), num_rows=num_rows, seed=seed,
                                key_prefix=key_prefix)
         self.output_schema = sampler.output_schema
         self._num_blocks = sampler.num_blocks
-        self._args = (model_dir, num_rows, seed, key_prefix)
+        self._args = (model_dir, num_rows, seed, key_prefix, min_distance, reference)
 
     def expand(self, pbegin):
         return (pbegin
@@ -114,18 +136,28 @@ class Sample(beam.PTransform):
 
 
 class _SampleBlocks(beam.DoFn):
-    def __init__(self, model_dir: str, num_rows: int, seed: int, key_prefix: str):
-        self._args = (model_dir, num_rows, seed, key_prefix)
+    def __init__(self, model_dir: str, num_rows: int, seed: int, key_prefix: str,
+                 min_distance: float, reference: str | None):
+        self._args = (model_dir, num_rows, seed, key_prefix, min_distance, reference)
         self._shared = Shared()
+        self._guard_shared = Shared()
         self._sampler: BlockSampler | None = None
         self._rows = Metrics.counter(METRICS_NAMESPACE, "rows_written")
+        self._dropped = Metrics.counter(METRICS_NAMESPACE, "rows_dropped_too_close")
 
     def setup(self):
-        model_dir, num_rows, seed, key_prefix = self._args
+        model_dir, num_rows, seed, key_prefix, min_distance, reference = self._args
         model = load_shared(self._shared, model_dir)
-        self._sampler = BlockSampler(model, num_rows=num_rows, seed=seed, key_prefix=key_prefix)
+        guard = None
+        if min_distance:
+            guard = self._guard_shared.acquire(
+                lambda: DistanceGuard.from_files(model, reference, min_distance),
+                tag=f"{model_dir}|{reference}|{min_distance}")
+        self._sampler = BlockSampler(model, num_rows=num_rows, seed=seed, key_prefix=key_prefix,
+                                     guard=guard)
 
     def process(self, block: int) -> Iterator[pa.RecordBatch]:
         batch = self._sampler(block)
         self._rows.inc(batch.num_rows)
+        self._dropped.inc(self._sampler.block_rows(block) - batch.num_rows)
         yield batch

@@ -31,36 +31,19 @@ sys.path.insert(0, ROOT)
 
 def model_inputs(model, table) -> dict[str, np.ndarray]:
     """The transformed features of a table, through the model's `transform` signature."""
-    from aepipe.batches import to_model_inputs
-
     parts: dict[str, list] = {}
     for batch in table.to_batches(max_chunksize=8192):
-        inputs = {k: v for k, v in to_model_inputs(batch, model.schema).items()}
-        out = model.saved_model.signatures["transform"](**inputs)
-        for name, tensor in out.items():
-            parts.setdefault(name, []).append(tensor.numpy())
+        for name, values in model.transform(batch).items():
+            parts.setdefault(name, []).append(values)
     return {name: np.concatenate(values) for name, values in parts.items()}
-
-
-def embed(features, inputs: dict[str, np.ndarray]) -> np.ndarray:
-    """The encoder's input matrix: values and flags as they are, categories one-hot."""
-    from aepipe.features import Role
-
-    columns = []
-    for feature in features:
-        x = inputs[feature.name]
-        columns.append(np.eye(feature.classes)[x] if feature.role is Role.CATEGORY
-                       else x[:, None].astype(np.float64))
-    return np.concatenate(columns, axis=1)
 
 
 def pca_quality(model, train, holdout) -> dict[str, float]:
     """Per-kind figures of a PCA with as many components as the model's code."""
-    from aepipe.features import Features, Role
+    from aepipe.features import Role, embed
     from aepipe.schema import Kind
 
-    features = Features.of(model.schema, {k: len(v) for k, v in
-                                          model.manifest["vocabularies"].items()})
+    features = model.features
     fitted = embed(features, model_inputs(model, train))
     centre = fitted.mean(axis=0)
     _, _, components = np.linalg.svd(fitted - centre, full_matrices=False)

@@ -37,6 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output shards (0: let the runner decide)")
     parser.add_argument("--key-prefix", default="",
                         help="prefix of the fresh values of string key columns")
+    parser.add_argument("--min-distance", type=float, default=0.0,
+                        help="drop synthetic rows closer than this to a --reference row "
+                             "(Euclidean, in the model's standardised input space)")
+    parser.add_argument("--reference", default=None,
+                        help="the training Parquet files, for --min-distance")
     add_overwrite(parser)
     add_no_verify(parser)
 
@@ -44,13 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
     return sample(model_dir=args.model_dir, num_rows=args.num_rows, seed=args.seed,
                   output=args.output, shards=args.shards, key_prefix=args.key_prefix,
+                  min_distance=args.min_distance, reference=args.reference,
                   beam_args=beam_args, overwrite=args.overwrite,
                   verify=not args.no_verify)
 
 
 def sample(*, model_dir: str, num_rows: int, seed: int, output: str, shards: int = 0,
-           key_prefix: str = "", beam_args: Sequence[str] = (), overwrite: bool = False,
-           verify: bool = True) -> int:
+           key_prefix: str = "", min_distance: float = 0.0, reference: str | None = None,
+           beam_args: Sequence[str] = (), overwrite: bool = False, verify: bool = True) -> int:
     """Builds and runs the sampling pipeline; returns the number of rows written."""
     model = ModelDirectory(model_dir, verify_files=verify)
     sampler = BlockSampler(model, num_rows=num_rows, seed=seed, key_prefix=key_prefix)
@@ -61,11 +67,16 @@ def sample(*, model_dir: str, num_rows: int, seed: int, output: str, shards: int
     _LOG.info("sampling %d rows from %s (seed %d)", num_rows, model_dir, seed)
     started = time.perf_counter()
     pipeline = beam.Pipeline(options=pipeline_options(beam_args))
-    transform = Sample(model_dir, num_rows=num_rows, seed=seed, key_prefix=key_prefix)
+    transform = Sample(model_dir, num_rows=num_rows, seed=seed, key_prefix=key_prefix,
+                       min_distance=min_distance, reference=reference)
     (pipeline
      | "Sample" >> transform
      | "Write" >> WriteRecordBatches(output, transform.output_schema, num_shards=shards))
-    written = run_and_count(pipeline, outputs=(output,)).get("rows_written", 0)
+    counters = run_and_count(pipeline, outputs=(output,))
+    written = counters.get("rows_written", 0)
+    if min_distance:
+        _LOG.info("dropped %d synthetic rows closer than %g to a reference row",
+                  counters.get("rows_dropped_too_close", 0), min_distance)
     _LOG.info("sampled %d rows in %.1f s: %s-*.parquet", written, time.perf_counter() - started,
               output)
     return written

@@ -160,3 +160,43 @@ def test_sample_transform_in_a_test_pipeline(trained_model_dir):
         batches = p | Sample(trained_model_dir, num_rows=BLOCK_ROWS + 5, seed=3)
         sizes = batches | beam.Map(lambda b: b.num_rows)
         assert_that(sizes, equal_to([BLOCK_ROWS, 5]))
+
+
+def test_the_distance_guard_drops_copies_and_keeps_distant_rows(trained_model, adult_files):
+    from aepipe.privacy import DistanceGuard, model_space
+
+    real = pq.read_table(adult_files["train"]).combine_chunks().to_batches()[0]
+    guard = DistanceGuard(trained_model, model_space(trained_model, real.slice(0, 100)), 0.5)
+    copies = real.slice(10, 5)
+    assert not guard.keep(copies).any()
+    np.testing.assert_allclose(guard.nearest_distances(copies), 0.0, atol=1e-6)
+    others = real.slice(2000, 200)
+    expected = np.array([np.sqrt(((model_space(trained_model, others.slice(i, 1))
+                                   - model_space(trained_model, real.slice(0, 100))) ** 2)
+                                 .sum(axis=1)).min() for i in range(others.num_rows)])
+    np.testing.assert_allclose(guard.nearest_distances(others), expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(guard.keep(others), expected >= 0.5)
+
+
+def test_sampling_with_a_minimum_distance_reports_what_it_dropped(trained_model_dir, trained_model,
+                                                                  adult_files, tmp_path, caplog):
+    from aepipe.privacy import DistanceGuard
+
+    caplog.set_level(logging.INFO)
+    rows = 3000
+    assert main(["sample", "--model-dir", trained_model_dir, "--num-rows", str(rows),
+                 "--seed", "4", "--output", str(tmp_path / "guarded"),
+                 "--min-distance", "1.0", "--reference", adult_files["train"]]) == 0
+    kept = read_sample(tmp_path / "guarded")
+    dropped = rows - kept.num_rows
+    assert any(r.getMessage() == f"dropped {dropped} synthetic rows closer than 1 to a "
+               "reference row" for r in caplog.records)
+    assert 0 < dropped < rows
+    guard = DistanceGuard.from_files(trained_model, adult_files["train"], 1.0)
+    assert (guard.nearest_distances(kept.combine_chunks().to_batches()[0]) >= 1.0).all()
+
+
+def test_a_minimum_distance_without_reference_is_refused(trained_model_dir, tmp_path, caplog):
+    assert main(["sample", "--model-dir", trained_model_dir, "--num-rows", "5", "--seed", "1",
+                 "--output", str(tmp_path / "x"), "--min-distance", "1"]) == 2
+    assert "--reference" in error_of(caplog)
