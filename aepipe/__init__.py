@@ -17,6 +17,9 @@ __all__ = [
     "ModelOptions",
     "ValidateBatches",
     "TrainAutoencoder",
+    "Encode",
+    "EncodeOptions",
+    "Sample",
     "ModelDirectory",
     "check_inputs",
 ]
@@ -28,6 +31,9 @@ _LOCATIONS = {
     "ValidateBatches": "aepipe.validate",
     "check_inputs": "aepipe.validate",
     "TrainAutoencoder": "aepipe.train",
+    "Encode": "aepipe.encode",
+    "EncodeOptions": "aepipe.encode",
+    "Sample": "aepipe.sample",
     "ModelDirectory": "aepipe.model_dir",
 }
 
