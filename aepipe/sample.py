@@ -159,5 +159,6 @@ class _SampleBlocks(beam.DoFn):
     def process(self, block: int) -> Iterator[pa.RecordBatch]:
         batch = self._sampler(block)
         self._rows.inc(batch.num_rows)
-        self._dropped.inc(self._sampler.block_rows(block) - batch.num_rows)
+        if self._sampler.guard is not None:
+            self._dropped.inc(self._sampler.block_rows(block) - batch.num_rows)
         yield batch
