@@ -58,7 +58,7 @@ def check_inputs(pattern: str, schema: Schema) -> InputSummary:
             arrow_type = file_schema.field(column.name).type
             if not column.accepts(arrow_type):
                 raise SchemaError(f"{path}: column {column.name!r} has type {arrow_type}, which "
-                                  f"a {column.kind.value} column cannot take")
+                                  f"the schema's kind {column.kind.value!r} cannot take")
         extra = sorted(set(file_schema.names) - {c.name for c in schema.columns})
         if extra:
             _LOG.info("%s: ignoring column(s) not in the schema: %s", path, ", ".join(extra))
