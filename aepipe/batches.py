@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 
 from aepipe.errors import SchemaError
 from aepipe.features import null_flag
-from aepipe.schema import Column, Kind, Schema
+from aepipe.schema import Column, Kind, Schema, is_string_type
 
 __all__ = [
     "REASON",
@@ -21,7 +21,6 @@ __all__ = [
     "tft_feed_schema",
     "to_tft_feed",
     "to_model_inputs",
-    "model_input_dtypes",
     "rejected_schema",
     "as_table",
     "from_model_outputs",
@@ -140,14 +139,9 @@ def _as_list(values: pa.Array) -> pa.ListArray:
 
 def _as_strings(array: pa.Array) -> pa.Array:
     """Categorical codes as strings: vocabularies are built over strings, whatever the input."""
-    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+    if is_string_type(array.type):
         return array
     return pc.cast(array, pa.string())
-
-
-def model_input_dtypes(schema: Schema) -> dict[str, np.dtype]:
-    """The numpy dtype of each value input of the exported signatures."""
-    return {c.name: _INPUT_DTYPES[c.kind] for c in schema.modelled}
 
 
 def to_model_inputs(batch: pa.RecordBatch, schema: Schema) -> dict[str, np.ndarray]:

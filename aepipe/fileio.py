@@ -9,16 +9,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from aepipe.errors import InputError, OutputError
 
-__all__ = ["as_glob", "match", "read_text", "write_text", "parquet_file", "join", "exists",
+__all__ = ["as_glob", "match", "read_text", "write_text", "parquet_file",
            "refuse_existing_output"]
-
-
-def join(base: str, *parts: str) -> str:
-    return FileSystems.join(base, *parts)
-
-
-def exists(path: str) -> bool:
-    return FileSystems.exists(path)
 
 
 def as_glob(pattern: str) -> str:

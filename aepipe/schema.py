@@ -19,7 +19,7 @@ import yaml
 from aepipe.errors import SchemaError
 
 __all__ = ["Kind", "Column", "Schema", "MODELLED_KINDS", "infer_schema", "arrow_schema_to_json",
-           "arrow_schema_from_json"]
+           "arrow_schema_from_json", "is_string_type"]
 
 # Suffix of the null-indicator features and signature inputs; column names may not end with it.
 NULL_SUFFIX = "__null"
@@ -60,7 +60,8 @@ class Column:
         if self.kind is Kind.INTEGER:
             return t.is_integer(arrow_type)
         if self.kind is Kind.CATEGORICAL:
-            return _is_string(arrow_type) or t.is_integer(arrow_type) or t.is_boolean(arrow_type)
+            return (is_string_type(arrow_type) or t.is_integer(arrow_type)
+                    or t.is_boolean(arrow_type))
         if self.kind is Kind.BOOLEAN:
             return t.is_boolean(arrow_type)
         if self.kind is Kind.TIMESTAMP:
@@ -169,7 +170,8 @@ def _column_from_dict(entry: Any, source: str, index: int) -> Column:
     return Column(name=str(entry["name"]), kind=kind, nullable=nullable)
 
 
-def _is_string(arrow_type: pa.DataType) -> bool:
+def is_string_type(arrow_type: pa.DataType) -> bool:
+    """Whether an Arrow type holds strings (string or large_string)."""
     return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
 
 
@@ -202,7 +204,7 @@ def _infer_column(field: pa.Field, null_count: int, distinct_ratio: float) -> Co
         kind = Kind.BOOLEAN
     elif t.is_timestamp(field.type) or t.is_date(field.type):
         kind = Kind.TIMESTAMP
-    elif _is_string(field.type):
+    elif is_string_type(field.type):
         kind = Kind.KEY if distinct_ratio > 0.9 else Kind.CATEGORICAL
     if kind in MODELLED_KINDS and not _NAME.match(field.name):
         kind = Kind.IGNORE
