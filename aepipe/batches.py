@@ -24,6 +24,7 @@ __all__ = [
     "rejected_schema",
     "as_table",
     "from_model_outputs",
+    "as_text",
 ]
 
 REASON = "reject_reason"
@@ -170,6 +171,11 @@ def from_model_outputs(values: np.ndarray, is_null: np.ndarray, column: Column,
     """A column of values and a null mask (as signatures take and return them) as an Arrow
     array of `arrow_type`: the inverse of `to_model_inputs` for one column."""
     if column.kind is Kind.CATEGORICAL:
-        values = np.array([v.decode("utf-8") if isinstance(v, bytes) else v for v in values],
-                          dtype=object)
+        values = as_text(values)
     return pa.array(values, mask=np.asarray(is_null, bool)).cast(arrow_type)
+
+
+def as_text(values: np.ndarray) -> np.ndarray:
+    """Strings as TensorFlow returns them (bytes) as Python strings; strings stay as they are."""
+    return np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+                     for v in values], dtype=object)

@@ -13,6 +13,7 @@ when the manifest, written last, is there: a crashed job never leaves a half mod
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -178,7 +179,7 @@ class ModelDirectory:
             to_model_inputs(batch, self.schema)))
         return outputs["code"].numpy(), outputs["score"].numpy()
 
-    @property
+    @functools.cached_property
     def features(self) -> Features:
         """The model's input features, with the vocabulary sizes it was trained with."""
         sizes = {name: len(values) for name, values in self.manifest["vocabularies"].items()}
@@ -188,12 +189,12 @@ class ModelDirectory:
         """The transformed features of a (valid) batch: what the encoder reads."""
         outputs = self.saved_model.signatures["transform"](**_as_tensors(
             to_model_inputs(batch, self.schema)))
-        return {name: tensor.numpy() for name, tensor in outputs.items()}
+        return _as_numpy(outputs)
 
     def decode(self, code: np.ndarray) -> dict[str, np.ndarray]:
         """Values and null masks in the original units for each row of `code`."""
         outputs = self.saved_model.signatures["decode"](code=np.asarray(code, np.float32))
-        return {name: tensor.numpy() for name, tensor in outputs.items()}
+        return _as_numpy(outputs)
 
     def generate(self, code: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Like `decode`, with flags and categories drawn from the decoder's probabilities."""
@@ -201,7 +202,7 @@ class ModelDirectory:
         width = signature.structured_input_signature[1]["uniform"].shape[1]
         uniform = rng.random((len(code), width), dtype=np.float32)
         outputs = signature(code=np.asarray(code, np.float32), uniform=uniform)
-        return {name: tensor.numpy() for name, tensor in outputs.items()}
+        return _as_numpy(outputs)
 
 
 def load_shared(shared, path: str) -> ModelDirectory:
@@ -213,6 +214,10 @@ def load_shared(shared, path: str) -> ModelDirectory:
         return model
 
     return shared.acquire(load, tag=path)
+
+
+def _as_numpy(outputs: dict[str, Any]) -> dict[str, np.ndarray]:
+    return {name: tensor.numpy() for name, tensor in outputs.items()}
 
 
 def _as_tensors(inputs: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -32,18 +32,25 @@ from aepipe.errors import OptionsError
 from aepipe.features import embed
 from aepipe.model_dir import ModelDirectory
 
-__all__ = ["DistanceGuard"]
+__all__ = ["DistanceGuard", "check_options"]
 
 _LOG = logging.getLogger(__name__)
 _CHUNK_ROWS = 2048
+
+
+def check_options(min_distance: float, *, has_reference: bool) -> None:
+    """Refuses a negative distance, and a positive one without the reference data."""
+    if min_distance < 0:
+        raise OptionsError(f"--min-distance must not be negative (got {min_distance})")
+    if min_distance and not has_reference:
+        raise OptionsError("--min-distance needs --reference, the training data")
 
 
 class DistanceGuard:
     """Keeps the rows of a batch that lie at least `min_distance` from every reference row."""
 
     def __init__(self, model: ModelDirectory, reference: np.ndarray, min_distance: float):
-        if min_distance < 0:
-            raise OptionsError(f"--min-distance must not be negative (got {min_distance})")
+        check_options(min_distance, has_reference=True)
         self._model = model
         self._reference = reference.astype(np.float64)
         self._reference_norms = np.sum(self._reference ** 2, axis=1)

@@ -12,7 +12,7 @@ from typing import Iterable
 import numpy as np
 import pyarrow as pa
 
-from aepipe.batches import to_model_inputs
+from aepipe.batches import as_text, to_model_inputs
 from aepipe.features import null_flag
 from aepipe.model_dir import ModelDirectory
 from aepipe.schema import Kind
@@ -51,7 +51,7 @@ def _cell_errors(kind: Kind, name: str, inputs: dict, decoded: dict,
         return np.where(is_null, np.nan, error)
     values = decoded[name]
     if values.dtype == object:
-        values = np.array([v.decode("utf-8", "replace") for v in values], dtype=object)
+        values = as_text(values)
     same_value = values == inputs[name]
     return np.where(is_null, decoded_null, ~decoded_null & same_value).astype(np.float64)
 

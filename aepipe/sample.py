@@ -22,7 +22,7 @@ from aepipe.batches import from_model_outputs
 from aepipe.errors import ModelDirError, OptionsError
 from aepipe.features import null_flag
 from aepipe.model_dir import ModelDirectory, load_shared
-from aepipe.privacy import DistanceGuard
+from aepipe.privacy import DistanceGuard, check_options
 from aepipe.prior import GaussianMixturePrior
 from aepipe.schema import Kind, arrow_schema_from_json
 from aepipe.validate import METRICS_NAMESPACE
@@ -116,10 +116,7 @@ class Sample(beam.PTransform):
     def __init__(self, model_dir: str, *, num_rows: int, seed: int, key_prefix: str = "",
                  min_distance: float = 0.0, reference: str | None = None):
         super().__init__()
-        if min_distance < 0:
-            raise OptionsError(f"--min-distance must not be negative (got {min_distance})")
-        if min_distance and not reference:
-            raise OptionsError("--min-distance needs --reference, the training data")
+        check_options(min_distance, has_reference=bool(reference))
         if min_distance:
             fileio.match(reference)  # a missing reference fails now, not on the workers
         sampler = BlockSampler(ModelDirectory(model_dir), num_rows=num_rows, seed=seed,

@@ -144,15 +144,22 @@ def _split(table: pa.Table, batch_size: int,
         yield {name: values[rows] for name, values in columns.items()}
 
 
+def _first_rows(files: Sequence[str], features: Features, limit: int,
+                rng: np.random.Generator | None) -> Iterator[dict[str, np.ndarray]]:
+    """Batches of the files' rows (shuffled when `rng` is set) until `limit` rows are out."""
+    rows = 0
+    for batch in _batches(files, features.names, 4096, rng):
+        yield batch
+        rows += len(batch[features.names[0]])
+        if rows >= limit:
+            return
+
+
 def fit_prior(model: Autoencoder, files: Sequence[str], features: Features, seed: int
               ) -> GaussianMixturePrior:
     """The sampling prior, fitted to the codes of up to PRIOR_SAMPLE_ROWS training rows."""
-    codes, rows = [], 0
-    for batch in _batches(files, features.names, 4096, rng=np.random.default_rng(seed)):
-        codes.append(np.asarray(model.encode(batch)))
-        rows += len(codes[-1])
-        if rows >= PRIOR_SAMPLE_ROWS:
-            break
+    codes = [np.asarray(model.encode(batch)) for batch in _first_rows(
+        files, features, PRIOR_SAMPLE_ROWS, np.random.default_rng(seed))]
     return GaussianMixturePrior.fit(np.concatenate(codes), seed=seed)
 
 
@@ -160,12 +167,8 @@ def score_percentiles(model: Autoencoder, files: Sequence[str], features: Featur
                       ) -> dict[str, float]:
     """Percentiles of the per-row reconstruction error (`ae_score`) on up to SCORE_SAMPLE_ROWS
     rows: what `encode --flag-above` compares new rows with."""
-    scores, rows = [], 0
-    for batch in _batches(files, features.names, 4096, rng=None):
-        scores.append(np.asarray(model.reconstruction_error(batch, model(batch))))
-        rows += len(scores[-1])
-        if rows >= SCORE_SAMPLE_ROWS:
-            break
+    scores = [np.asarray(model.reconstruction_error(batch, model(batch)))
+              for batch in _first_rows(files, features, SCORE_SAMPLE_ROWS, None)]
     values = np.percentile(np.concatenate(scores), SCORE_PERCENTILES)
     return {str(q): float(v) for q, v in zip(SCORE_PERCENTILES, values)}
 
