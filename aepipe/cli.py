@@ -23,6 +23,7 @@ _JOBS = {
     "train": "pipelines.train",
     "encode": "pipelines.encode",
     "sample": "pipelines.sample",
+    "evaluate": "pipelines.evaluate",
     "demo": "pipelines.demo",
 }
 _LOG = logging.getLogger("aepipe")

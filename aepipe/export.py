@@ -2,8 +2,9 @@
 
 - ``encode``: raw features -> ``code`` (and ``score``, since both need the same transform);
 - ``decode``: ``code`` -> values in the original units and categories, with null masks;
-- ``generate``: ``code`` and ``uniform`` draws -> the same, with flags and categories drawn
-  from the decoder's probabilities instead of taking the most likely one (for sampling);
+- ``generate``: ``code`` and ``uniform`` draws (one per feature) -> the same, with flags and
+  categories drawn from the decoder's probabilities instead of taking the most likely one, and
+  numeric values given the decoder's residual noise around its mean (for sampling);
 - ``score``: raw features -> ``score``, the per-row reconstruction error;
 - ``transform``: raw features -> the model's input features (the TFT output), for inspection.
 
@@ -18,7 +19,8 @@ from typing import Any, Mapping
 
 import tensorflow as tf
 
-from aepipe.features import STATISTICS, Role, null_flag, stat_name
+from aepipe import marginal
+from aepipe.features import STATISTICS, bin_logits, null_flag, stat_name
 from aepipe.model import Autoencoder
 from aepipe.schema import Kind, Schema
 
@@ -42,7 +44,8 @@ def raw_signature(schema: Schema) -> dict[str, tf.TensorSpec]:
     return spec
 
 
-def transform_statistics(tft_layer: Any, schema: Schema) -> dict[str, dict[str, float]]:
+def transform_statistics(tft_layer: Any, schema: Schema
+                         ) -> dict[str, dict[str, float | list[float]]]:
     """Reads back the analyzers' results from the transform: one all-null row carries them."""
     one_null_row = {
         c.name: tf.sparse.SparseTensor(
@@ -52,10 +55,10 @@ def transform_statistics(tft_layer: Any, schema: Schema) -> dict[str, dict[str, 
         for c in schema.modelled
     }
     transformed = tft_layer(one_null_row)
-    statistics: dict[str, dict[str, float]] = {}
+    statistics: dict[str, dict[str, float | list[float]]] = {}
     for column in schema.modelled:
         names = {k: stat_name(column.name, k) for k in STATISTICS}
-        statistics[column.name] = {k: float(transformed[n][0].numpy())
+        statistics[column.name] = {k: transformed[n][0].numpy().tolist()
                                    for k, n in names.items() if n in transformed}
     return statistics
 
@@ -64,8 +67,8 @@ class AutoencoderModule(tf.Module):
     """Holds the TFT layer, the autoencoder and the constants the decoder needs."""
 
     def __init__(self, *, tft_layer: Any, model: Autoencoder, schema: Schema,
-                 statistics: Mapping[str, Mapping[str, float]],
-                 vocabularies: Mapping[str, list[str]]):
+                 statistics: Mapping[str, Mapping[str, float | list[float]]],
+                 vocabularies: Mapping[str, list[str]], residual_std: Mapping[str, float]):
         super().__init__()
         self.tft_layer = tft_layer
         self.model = model
@@ -75,15 +78,16 @@ class AutoencoderModule(tf.Module):
         self._vocabularies = {c: tf.constant(v if v else [""], tf.string)
                               for c, v in vocabularies.items()}
         self._vocabulary_sizes = {c: len(v) for c, v in vocabularies.items()}
+        self._residual_std = {c: tf.constant(v, tf.float32) for c, v in residual_std.items()}
         signature = raw_signature(schema)
         self.encode = tf.function(self._encode, input_signature=[signature])
         self.score = tf.function(self._score, input_signature=[signature])
         self.transform = tf.function(self._features, input_signature=[signature])
-        code = tf.TensorSpec([None, model.encoder.layers[-1].units], tf.float32, name="code")
-        self._stochastic_features = sum(f.role is not Role.VALUE for f in model.layout)
+        code = tf.TensorSpec([None, model.code_size], tf.float32, name="code")
+        self._draws = sum(f.draws for f in model.layout)
         self.decode = tf.function(self._decode, input_signature=[code])
         self.generate = tf.function(self._generate, input_signature=[
-            code, tf.TensorSpec([None, self._stochastic_features], tf.float32, name="uniform")])
+            code, tf.TensorSpec([None, self._draws], tf.float32, name="uniform")])
 
     def _transform(self, raw: dict) -> dict:
         sparse = {}
@@ -114,15 +118,17 @@ class AutoencoderModule(tf.Module):
         return self._original_units(self.model.decode(code), draws=None)
 
     def _generate(self, code: tf.Tensor, uniform: tf.Tensor) -> dict:
-        draws = iter(tf.unstack(uniform, num=self._stochastic_features, axis=1))
+        draws = iter(tf.unstack(uniform, num=self._draws, axis=1))
         return self._original_units(self.model.decode(code), draws=draws)
 
     def _original_units(self, outputs: dict, draws) -> dict:
         """Decoder outputs as values and null masks in the original units and categories.
 
-        Without `draws`, flags and categories take their most likely value; with them (one
-        uniform per flag or categorical feature, in feature order), they are drawn from the
-        decoder's probabilities, which keeps null rates and rare categories at their rates.
+        Without `draws`, flags, categories and quantile bins take their most likely value and
+        numbers the decoder's mean; with them (`Feature.draws` uniforms per feature, in feature
+        order), flags, categories and bins are drawn from the decoder's probabilities, which
+        keeps null rates, rare categories and the numbers' distributions at their rates, and
+        numbers get normal noise with the residual deviation measured on validation rows.
         """
         decoded: dict[str, tf.Tensor] = {}
         for column in self._schema.modelled:
@@ -133,16 +139,40 @@ class AutoencoderModule(tf.Module):
                     column.name, column.nullable, value, draws)
                 continue
             decoded[column.name] = (_flag(value, draws) if column.kind is Kind.BOOLEAN
-                                    else self._scalar(column.kind, column.name, value))
+                                    else self._scalar(column.kind, column.name, outputs, draws))
             decoded[flag] = (_flag(outputs[flag], draws) if flag in outputs
                              else tf.zeros_like(value, tf.bool))
         return decoded
 
-    def _scalar(self, kind: Kind, name: str, value: tf.Tensor) -> tf.Tensor:
+    def _scalar(self, kind: Kind, name: str, outputs: dict, draws) -> tf.Tensor:
         stats = self._statistics[name]
-        std = tf.where(stats["std"] > 0.0, stats["std"], 1.0)
-        original = tf.clip_by_value(value * std + stats["mean"], stats["min"], stats["max"])
+        if "quantiles" in stats:
+            knots = marginal.knots(stats["quantiles"], stats["min"], stats["max"])
+            original = marginal.from_level(self._level(name, outputs, draws), knots)
+        else:
+            std = tf.where(stats["std"] > 0.0, stats["std"], 1.0)
+            value = self._noisy(name, outputs[name], draws)
+            original = tf.clip_by_value(value * std + stats["mean"], stats["min"], stats["max"])
         return tf.cast(tf.round(original), tf.int64) if kind is Kind.INTEGER else original
+
+    def _noisy(self, name: str, value: tf.Tensor, draws) -> tf.Tensor:
+        if draws is None:
+            return value
+        return value + self._residual_std[name] * tf.math.ndtri(
+            tf.clip_by_value(next(draws), 1e-6, 1.0 - 1e-6))
+
+    def _level(self, name: str, outputs: dict, draws) -> tf.Tensor:
+        """Where a value lies in its column's distribution: in the bin drawn (or the likeliest),
+        at the decoder's noisy value where that falls in the bin, else at a drawn position."""
+        logits = outputs[bin_logits(name)]
+        bins = tf.cast(tf.shape(logits)[1], tf.float32)
+        chosen = tf.cast(_choose(logits, None if draws is None else next(draws)), tf.float32)
+        low, high = chosen / bins, (chosen + 1.0) / bins
+        level = marginal.level(self._noisy(name, outputs[name], draws))
+        inside = (level >= low) & (level < high)
+        if draws is None:
+            return tf.clip_by_value(level, low, high)
+        return tf.where(inside, level, low + next(draws) * (high - low))
 
     def _category(self, name: str, nullable: bool, logits: tf.Tensor, draws
                   ) -> tuple[tf.Tensor, tf.Tensor]:

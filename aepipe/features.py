@@ -2,8 +2,8 @@
 
 Each modelled column becomes one or two features after the TFT transform:
 
-- numeric and integer: a standardised value (nulls imputed with the mean), plus a null flag if
-  the column is nullable;
+- numeric and integer: a normal score or a standardised value (see `aepipe.marginal`; nulls
+  imputed with the median or the mean), plus a null flag if the column is nullable;
 - boolean: a 0/1 value, plus a null flag if nullable;
 - categorical: a vocabulary index, where index ``V`` is the out-of-vocabulary bucket and
   ``V + 1`` stands for null, so the two stay distinguishable.
@@ -23,12 +23,13 @@ import pyarrow as pa
 
 from aepipe.schema import NULL_SUFFIX, Column, Kind, Schema
 
-__all__ = ["Role", "Feature", "Features", "STAT_PREFIX", "STATISTICS", "embed"]
+__all__ = ["Role", "Feature", "Features", "STAT_PREFIX", "STATISTICS", "embed", "bin_logits",
+           "null_flag"]
 
 # Transformed outputs that carry an analyzer's result (a constant) rather than a per-row value:
 # they let the exported model read back the statistics TFT computed.
 STAT_PREFIX = "__stat__"
-STATISTICS = ("mean", "std", "min", "max", "null_rate")
+STATISTICS = ("mean", "std", "min", "max", "null_rate", "quantiles")
 
 
 class Role(str, enum.Enum):
@@ -43,11 +44,18 @@ class Feature:
     column: Column
     role: Role
     classes: int = 1  # the number of classes of a CATEGORY feature
+    bins: int = 0  # a VALUE's quantile bins, whose logits the decoder also emits
 
     @property
     def width(self) -> int:
         """How many model outputs (logits or values) this feature takes."""
-        return self.classes if self.role is Role.CATEGORY else 1
+        return self.classes if self.role is Role.CATEGORY else 1 + self.bins
+
+    @property
+    def draws(self) -> int:
+        """How many uniform draws sampling takes: bin, noise and position in the bin for a
+        binned value, one otherwise."""
+        return 3 if self.bins else 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +79,11 @@ class Features:
             if column.nullable:
                 items.append(Feature(null_flag(column.name), column, Role.FLAG))
         return cls(tuple(items))
+
+    def with_bins(self, bins: int) -> "Features":
+        """The same features, with the decoder predicting `bins` quantile bins per value."""
+        return Features(tuple(dataclasses.replace(f, bins=bins) if f.role is Role.VALUE else f
+                              for f in self.items))
 
     def __iter__(self):
         return iter(self.items)
@@ -100,6 +113,11 @@ def embed(features: Features, transformed: dict[str, np.ndarray]) -> np.ndarray:
         columns.append(np.eye(feature.classes, dtype=np.float32)[x]
                        if feature.role is Role.CATEGORY else x[:, None].astype(np.float32))
     return np.concatenate(columns, axis=1)
+
+
+def bin_logits(name: str) -> str:
+    """The decoder output holding a value's quantile-bin logits."""
+    return name + "__bins"
 
 
 def null_flag(name: str) -> str:

@@ -10,7 +10,7 @@ from apache_beam.io.filesystems import FileSystems
 from aepipe.errors import InputError, OutputError
 
 __all__ = ["as_glob", "match", "read_text", "write_text", "parquet_file",
-           "refuse_existing_output"]
+           "refuse_existing_output", "refuse_existing_directory"]
 
 
 def as_glob(pattern: str) -> str:
@@ -65,9 +65,18 @@ def parquet_file(path: str) -> pq.ParquetFile:
 
 def refuse_existing_output(prefix: str, *, overwrite: bool) -> None:
     """Refuses an output prefix whose shards (PREFIX-*) exist, unless `overwrite`: then they go."""
-    existing = [m.path for m in FileSystems.match([prefix + "-*"])[0].metadata_list]
+    _refuse_existing(prefix, prefix + "-*", "prefix", overwrite=overwrite)
+
+
+def refuse_existing_directory(path: str, *, overwrite: bool) -> None:
+    """Refuses an output directory that holds files, unless `overwrite`: then they go."""
+    _refuse_existing(path, posixpath.join(path, "**"), "directory", overwrite=overwrite)
+
+
+def _refuse_existing(output: str, pattern: str, what: str, *, overwrite: bool) -> None:
+    existing = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
     if existing and not overwrite:
-        raise OutputError(f"output {prefix} already holds {len(existing)} file(s), e.g. "
-                          f"{existing[0]}; choose another prefix or pass --overwrite")
+        raise OutputError(f"output {output} already holds {len(existing)} file(s), e.g. "
+                          f"{existing[0]}; choose another {what} or pass --overwrite")
     if existing:
         FileSystems.delete(existing)

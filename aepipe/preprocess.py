@@ -16,6 +16,7 @@ import tensorflow_transform as tft
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx_bsl.tfxio import tensor_adapter
 
+from aepipe import marginal
 from aepipe.batches import tft_feed_schema
 from aepipe.features import null_flag, stat_name
 from aepipe.schema import Column, Kind, Schema
@@ -34,8 +35,10 @@ def tensor_adapter_config(schema: Schema) -> tensor_adapter.TensorAdapterConfig:
     return tensor_adapter.TensorAdapterConfig(tft_feed_schema(schema), representations)
 
 
-def preprocessing_fn(schema: Schema, *, top_k: int) -> Callable[[dict], dict]:
-    """The TFT preprocessing function for a schema; `top_k` caps each vocabulary."""
+def preprocessing_fn(schema: Schema, *, top_k: int, numeric: str = "quantile"
+                     ) -> Callable[[dict], dict]:
+    """The TFT preprocessing function for a schema; `top_k` caps each vocabulary and `numeric`
+    ("quantile" or "standard") says how numeric columns are scaled."""
 
     def fn(inputs: dict) -> dict:
         outputs: dict[str, tf.Tensor] = {}
@@ -44,7 +47,7 @@ def preprocessing_fn(schema: Schema, *, top_k: int) -> Callable[[dict], dict]:
             if column.kind is Kind.CATEGORICAL:
                 outputs.update(_categorical(column, sparse, top_k))
             else:
-                outputs.update(_scalar(column, sparse))
+                outputs.update(_scalar(column, sparse, numeric))
         return outputs
 
     return fn
@@ -61,29 +64,43 @@ def _is_null(sparse: tf.SparseTensor) -> tf.Tensor:
 
 
 def _broadcast(value: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
-    return tf.fill(tf.shape(like), tf.cast(value, tf.float32))
+    """A constant (scalar or vector) repeated on every row of `like`."""
+    value = tf.cast(value, tf.float32)
+    if value.shape.rank == 0:
+        return tf.fill(tf.shape(like), value)
+    return tf.zeros_like(like)[:, None] + tf.reshape(value, [1, -1])
 
 
-def _scalar(column: Column, sparse: tf.SparseTensor) -> dict[str, tf.Tensor]:
+def _scalar(column: Column, sparse: tf.SparseTensor, numeric: str) -> dict[str, tf.Tensor]:
     """Numeric, integer and boolean columns: one float value plus an optional null flag."""
     values = tf.cast(sparse, tf.float32)
     is_null = _is_null(values)
     dense = _dense(values, 0.0)
-    mean = tft.mean(values)
-    std = tf.sqrt(tft.var(values))
+    statistics = {"mean": tft.mean(values), "std": tf.sqrt(tft.var(values)),
+                  "min": tft.min(values), "max": tft.max(values), "null_rate": tft.mean(is_null)}
     if column.kind is Kind.BOOLEAN:
         feature = dense
     else:
-        safe_std = tf.where(std > 0.0, std, 1.0)
-        feature = tf.where(is_null > 0.0, 0.0, (dense - mean) / safe_std)
+        feature = tf.where(is_null > 0.0, 0.0, _scaled(values, dense, statistics, numeric))
     outputs = {column.name: feature}
     if column.nullable:
         outputs[null_flag(column.name)] = is_null
-    statistics = {"mean": mean, "std": std, "min": tft.min(values), "max": tft.max(values),
-                  "null_rate": tft.mean(is_null)}
     outputs.update({stat_name(column.name, k): _broadcast(v, is_null)
                     for k, v in statistics.items()})
     return outputs
+
+
+def _scaled(values: tf.SparseTensor, dense: tf.Tensor, statistics: dict, numeric: str
+            ) -> tf.Tensor:
+    """A numeric column as the model sees it: its normal score (recording the quantiles in
+    `statistics`), or standardised."""
+    if numeric == "quantile":
+        statistics["quantiles"] = tf.reshape(tft.quantiles(
+            values.values, marginal.QUANTILES, marginal.EPSILON), [-1])
+        knots = marginal.knots(statistics["quantiles"], statistics["min"], statistics["max"])
+        return marginal.to_normal(dense, knots)
+    std = statistics["std"]
+    return (dense - statistics["mean"]) / tf.where(std > 0.0, std, 1.0)
 
 
 def _categorical(column: Column, sparse: tf.SparseTensor, top_k: int) -> dict[str, tf.Tensor]:

@@ -1,4 +1,5 @@
-"""The prior over codes that sampling draws from: a Gaussian mixture fitted to training codes.
+"""The prior over codes that sampling draws from: a Gaussian mixture fitted to training codes,
+or, for a variational autoencoder, the N(0, I) it was trained towards (a one-component mixture).
 
 A plain autoencoder has no prior of its own, and its codes are far from N(0, I): drawing from
 N(0, I) would decode into records unlike the data. A full-covariance Gaussian mixture, fitted by
@@ -25,6 +26,12 @@ class GaussianMixturePrior:
     weights: np.ndarray  # (components,)
     means: np.ndarray  # (components, dims)
     covariances: np.ndarray  # (components, dims, dims)
+    kind: str = "gaussian_mixture"
+
+    @classmethod
+    def standard_normal(cls, dims: int) -> "GaussianMixturePrior":
+        """N(0, I): a variational autoencoder's own prior."""
+        return cls(np.ones(1), np.zeros((1, dims)), np.eye(dims)[None], kind="standard_normal")
 
     @classmethod
     def fit(cls, codes: np.ndarray, *, components: int = 10, iterations: int = 100,
@@ -89,10 +96,10 @@ class GaussianMixturePrior:
         return codes.astype(np.float32)
 
     def to_dict(self) -> dict:
-        return {"kind": "gaussian_mixture", "weights": self.weights.tolist(),
+        return {"kind": self.kind, "weights": self.weights.tolist(),
                 "means": self.means.tolist(), "covariances": self.covariances.tolist()}
 
     @classmethod
     def from_dict(cls, data: dict) -> "GaussianMixturePrior":
         return cls(np.asarray(data["weights"]), np.asarray(data["means"]),
-                   np.asarray(data["covariances"]))
+                   np.asarray(data["covariances"]), data.get("kind", "gaussian_mixture"))

@@ -1,6 +1,6 @@
 """A distance guard for synthetic data: drop synthetic rows that lie too close to a real row.
 
-Distances are Euclidean in the model's standardised input space (standardised numbers, 0/1
+Distances are Euclidean in the model's input space (normal scores or standardised numbers, 0/1
 flags, one-hot categories), so a categorical mismatch weighs as much as about 1.4 standard
 deviations of a number. A synthetic row closer than `min_distance` to any reference row (the
 training data) is dropped; `min_distance` 0 drops nothing, a small positive value drops exact and
@@ -87,7 +87,7 @@ class DistanceGuard:
 
 
 def model_space(model: ModelDirectory, batch: pa.RecordBatch) -> np.ndarray:
-    """Rows in the model's standardised input space (float32)."""
+    """Rows in the model's input space (float32)."""
     return embed(model.features, model.transform(batch))
 
 

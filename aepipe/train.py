@@ -65,7 +65,9 @@ class TrainAutoencoder(beam.PTransform):
             train_feed = train | "FeedTrain" >> beam.Map(to_tft_feed, schema)
             validation_feed = validation | "FeedValidation" >> beam.Map(to_tft_feed, schema)
             analyze = tft_beam.AnalyzeAndTransformDataset(
-                preprocessing_fn(schema, top_k=self._options.top_k), output_record_batches=True)
+                preprocessing_fn(schema, top_k=self._options.top_k,
+                                 numeric=self._options.numeric),
+                output_record_batches=True)
             (transformed, _), transform_fn = (train_feed, config) | analyze
             transformed_validation, _ = ((validation_feed, config), transform_fn) | (
                 tft_beam.TransformDataset(output_record_batches=True))

@@ -19,9 +19,9 @@ import pandas as pd
 import pyarrow as pa
 import tensorflow as tf
 
-from aepipe import export, fileio
+from aepipe import export, fileio, marginal
 from aepipe.export import transform_statistics
-from aepipe.features import Features, Role
+from aepipe.features import Features, Role, null_flag
 from aepipe.model import Autoencoder
 from aepipe.options import ModelOptions
 from aepipe.prior import GaussianMixturePrior
@@ -65,7 +65,10 @@ class FitResult:
 def fit(data: TrainingData, options: ModelOptions) -> FitResult:
     """Trains an autoencoder, with early stopping on the validation files when there are any."""
     keras.utils.set_random_seed(options.seed)
-    model = Autoencoder(data.features, code_size=options.code_size, hidden=options.hidden)
+    layout = data.features.with_bins(marginal.BINS if options.numeric == "quantile" else 0)
+    model = Autoencoder(layout, code_size=options.code_size, hidden=options.hidden,
+                        variational=options.model == "vae", beta=options.beta,
+                        input_dropout=options.input_dropout, seed=options.seed)
     model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
     train = _dataset(data.features, data.train_files, data.train_rows, options, shuffle=True)
     validation = None
@@ -157,20 +160,35 @@ def _first_rows(files: Sequence[str], features: Features, limit: int,
 
 def fit_prior(model: Autoencoder, files: Sequence[str], features: Features, seed: int
               ) -> GaussianMixturePrior:
-    """The sampling prior, fitted to the codes of up to PRIOR_SAMPLE_ROWS training rows."""
+    """The sampling prior: the VAE's own N(0, I), or for the plain autoencoder a mixture fitted
+    to the codes of up to PRIOR_SAMPLE_ROWS training rows."""
+    if model.variational:
+        return GaussianMixturePrior.standard_normal(model.code_size)
     codes = [np.asarray(model.encode(batch)) for batch in _first_rows(
         files, features, PRIOR_SAMPLE_ROWS, np.random.default_rng(seed))]
     return GaussianMixturePrior.fit(np.concatenate(codes), seed=seed)
 
 
-def score_percentiles(model: Autoencoder, files: Sequence[str], features: Features
-                      ) -> dict[str, float]:
-    """Percentiles of the per-row reconstruction error (`ae_score`) on up to SCORE_SAMPLE_ROWS
-    rows: what `encode --flag-above` compares new rows with."""
-    scores = [np.asarray(model.reconstruction_error(batch, model(batch)))
-              for batch in _first_rows(files, features, SCORE_SAMPLE_ROWS, None)]
+def reconstruction_figures(model: Autoencoder, files: Sequence[str], features: Features
+                           ) -> tuple[dict[str, float], dict[str, float]]:
+    """On up to SCORE_SAMPLE_ROWS rows: percentiles of the per-row reconstruction error
+    (`ae_score`, what `encode --flag-above` compares new rows with), and each value feature's
+    residual deviation (the noise sampling adds to the decoder's mean)."""
+    scores, squares, counts = [], {}, {}
+    for batch in _first_rows(files, features, SCORE_SAMPLE_ROWS, None):
+        outputs = model(batch)
+        scores.append(np.asarray(model.reconstruction_error(batch, outputs)))
+        for feature in features:
+            if feature.role is Role.VALUE:
+                target = batch[feature.name]
+                present = 1.0 - batch.get(null_flag(feature.name), np.zeros_like(target))
+                error = (target - np.asarray(outputs[feature.name])) ** 2
+                squares[feature.name] = squares.get(feature.name, 0.0) + np.sum(error * present)
+                counts[feature.name] = counts.get(feature.name, 0.0) + np.sum(present)
     values = np.percentile(np.concatenate(scores), SCORE_PERCENTILES)
-    return {str(q): float(v) for q, v in zip(SCORE_PERCENTILES, values)}
+    percentiles = {str(q): float(v) for q, v in zip(SCORE_PERCENTILES, values)}
+    return percentiles, {name: float(np.sqrt(squares[name] / max(counts[name], 1.0)))
+                         for name in squares}
 
 
 def _count_rows(files: Sequence[str]) -> int:
@@ -211,12 +229,15 @@ def fit_and_export(data: TrainingData, *, schema: Schema, staging: str, options:
     _LOG.info("training on %d rows (%d for validation), %d features, code size %d",
               data.train_rows, data.validation_rows, len(features.items), options.code_size)
     result = fit(data, options)
+    percentiles, residual_std = reconstruction_figures(
+        result.model, data.validation_files or data.train_files, data.features)
     tft_layer = tft_output.transform_features_layer()
     statistics = transform_statistics(tft_layer, schema)
     export.save(export.AutoencoderModule(tft_layer=tft_layer, model=result.model, schema=schema,
-                                         statistics=statistics, vocabularies=vocabularies),
+                                         statistics=statistics, vocabularies=vocabularies,
+                                         residual_std=residual_std),
                 posixpath.join(staging, SAVED_MODEL))
-    manifest = {
+    return {
         "schema": schema.to_dict(),
         "input_arrow_schema": arrow_schema_to_json(arrow_schema),
         "options": dataclasses.asdict(options),
@@ -229,10 +250,9 @@ def fit_and_export(data: TrainingData, *, schema: Schema, staging: str, options:
         "fit_seconds": round(result.seconds, 3),
         "statistics": statistics,
         "vocabularies": vocabularies,
-        "score_percentiles": score_percentiles(
-            result.model, data.validation_files or data.train_files, data.features),
+        "score_percentiles": percentiles,
+        "residual_std": residual_std,
         "prior": fit_prior(result.model, data.train_files, data.features,
                            options.seed).to_dict(),
         "passthrough_ranges": passthrough_ranges,
     }
-    return manifest

@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="prefix of the fresh values of string key columns")
     parser.add_argument("--min-distance", type=float, default=0.0,
                         help="drop synthetic rows closer than this to a --reference row "
-                             "(Euclidean, in the model's standardised input space)")
+                             "(Euclidean, in the model's input space)")
     parser.add_argument("--reference", default=None,
                         help="the training Parquet files, for --min-distance")
     add_overwrite(parser)

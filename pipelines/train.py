@@ -13,7 +13,7 @@ from typing import Sequence
 
 import apache_beam as beam
 
-from aepipe.options import ModelOptions
+from aepipe.options import MODELS, NUMERIC_TRANSFORMS, ModelOptions
 from aepipe.schema import Schema
 from pipelines.common import add_overwrite, pipeline_options, read_validated, run_and_count
 
@@ -30,6 +30,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "MODEL_DIR-rejected)")
     add_overwrite(parser)
     model = parser.add_argument_group("model")
+    model.add_argument("--model", choices=MODELS, default=defaults.model,
+                       help="ae: autoencoder, sampled from a Gaussian mixture fitted to its "
+                            "codes; vae: variational autoencoder, sampled from N(0, I)")
+    model.add_argument("--beta", type=float, default=defaults.beta,
+                       help="weight of the VAE's KL term")
+    model.add_argument("--input-dropout", type=float, default=defaults.input_dropout,
+                       help="dropout rate on the encoder's input while training (denoising)")
+    model.add_argument("--numeric", choices=NUMERIC_TRANSFORMS, default=defaults.numeric,
+                       help="how numeric columns are scaled: quantile (normal scores, keeps "
+                            "skewed and zero-inflated shapes) or standard")
     model.add_argument("--code-size", type=int, default=defaults.code_size)
     model.add_argument("--hidden", default=",".join(map(str, defaults.hidden)),
                        help="hidden layer widths of the encoder, comma-separated")
@@ -47,8 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def model_options(args: argparse.Namespace) -> ModelOptions:
     hidden = tuple(int(w) for w in args.hidden.split(",") if w.strip())
-    return ModelOptions(code_size=args.code_size, hidden=hidden, epochs=args.epochs,
-                        batch_size=args.batch_size, learning_rate=args.learning_rate,
+    return ModelOptions(model=args.model, beta=args.beta, input_dropout=args.input_dropout,
+                        numeric=args.numeric, code_size=args.code_size, hidden=hidden,
+                        epochs=args.epochs, batch_size=args.batch_size,
+                        learning_rate=args.learning_rate,
                         patience=args.patience, validation_fraction=args.validation_fraction,
                         seed=args.seed, top_k=args.top_k)
 

@@ -64,8 +64,9 @@ def adult_files(adult_table, tmp_path_factory) -> dict[str, str]:
     return files
 
 
-def train_sample_model(train_path: str, schema: Schema, model_dir: str) -> str:
-    """Trains on the Adult sample through ValidateBatches and TrainAutoencoder (seed 1)."""
+def train_sample_model(train_path: str, schema: Schema, model_dir: str, options=None) -> str:
+    """Trains on the Adult sample through ValidateBatches and TrainAutoencoder (default
+    options with seed 1, unless `options` says otherwise)."""
     from apache_beam.io.parquetio import ReadFromParquetBatched
     from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.testing.test_pipeline import TestPipeline
@@ -81,7 +82,7 @@ def train_sample_model(train_path: str, schema: Schema, model_dir: str) -> str:
                            | ValidateBatches(schema, summary.arrow_schema))
         published = valid | TrainAutoencoder(
             schema=schema, model_dir=model_dir, input_arrow_schema=summary.arrow_schema,
-            options=ModelOptions(seed=1))
+            options=options or ModelOptions(seed=1))
         assert_that(published, equal_to([os.path.abspath(model_dir)]))
         assert_that(rejected, equal_to([]), label="NoRejectedRows")
     return model_dir

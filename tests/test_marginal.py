@@ -1,0 +1,63 @@
+"""The quantile transform of numeric columns: shapes that survive the round trip."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from aepipe import marginal
+
+
+def _knots(values: np.ndarray) -> tf.Tensor:
+    boundaries = np.quantile(values, np.arange(1, marginal.QUANTILES) / marginal.QUANTILES)
+    return marginal.knots(boundaries, values.min(), values.max())
+
+
+def _zero_inflated(rows: int = 20_000) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return np.where(rng.random(rows) < 0.92, 0.0, rng.lognormal(8, 1, rows)).astype(np.float32)
+
+
+def test_a_point_mass_takes_the_middle_of_its_stretch_and_decodes_exactly():
+    values = _zero_inflated()
+    knots = _knots(values)
+    scores = marginal.to_normal(tf.constant(values), knots).numpy()
+    zeros = scores[values == 0]
+    share = np.mean(values == 0)
+    # every zero gets one score, near Φ⁻¹(share / 2) (knots are 1% apart)
+    assert np.ptp(zeros) == 0
+    assert marginal.level(zeros[:1]).numpy()[0] == pytest.approx(share / 2, abs=0.01)
+    decoded = marginal.from_normal(tf.constant(scores), knots).numpy()
+    assert np.all(decoded[values == 0] == 0)
+
+
+def test_normal_draws_decode_into_the_columns_distribution():
+    values = _zero_inflated()
+    knots = _knots(values)
+    draws = np.random.default_rng(1).standard_normal(50_000).astype(np.float32)
+    decoded = marginal.from_normal(tf.constant(draws), knots).numpy()
+    assert np.mean(decoded == 0) == pytest.approx(np.mean(values == 0), abs=0.01)
+    for q in (0.95, 0.99):
+        assert np.quantile(decoded, q) == pytest.approx(np.quantile(values, q), rel=0.05)
+
+
+def test_skewed_values_come_back_in_order_and_close():
+    values = np.random.default_rng(2).lognormal(12, 0.5, 10_000).astype(np.float32)
+    knots = _knots(values)
+    scores = marginal.to_normal(tf.constant(values), knots).numpy()
+    assert abs(scores.mean()) < 0.05 and scores.std() == pytest.approx(1.0, abs=0.1)
+    assert np.all(np.diff(scores[np.argsort(values)]) >= 0)
+    decoded = marginal.from_normal(tf.constant(scores), knots).numpy()
+    inner = (values > np.quantile(values, 0.01)) & (values < np.quantile(values, 0.99))
+    np.testing.assert_allclose(decoded[inner], values[inner], rtol=1e-3)
+
+
+def test_out_of_range_values_are_clipped_to_the_edges():
+    knots = _knots(np.arange(100, dtype=np.float32))
+    scores = marginal.to_normal(tf.constant([-50.0, 500.0]), knots).numpy()
+    assert np.all(np.isfinite(scores)) and scores[0] < -3 and scores[1] > 3
+
+
+def test_bins_split_the_distribution_in_equal_parts():
+    scores = tf.constant(np.random.default_rng(3).standard_normal(100_000).astype(np.float32))
+    counts = np.bincount(marginal.bin_of(scores).numpy(), minlength=marginal.BINS)
+    np.testing.assert_allclose(counts / counts.sum(), 1 / marginal.BINS, atol=0.01)
