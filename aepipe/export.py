@@ -2,9 +2,9 @@
 
 - ``encode``: raw features -> ``code`` (and ``score``, since both need the same transform);
 - ``decode``: ``code`` -> values in the original units and categories, with null masks;
-- ``generate``: ``code`` and ``uniform`` draws (one per feature) -> the same, with flags and
-  categories drawn from the decoder's probabilities instead of taking the most likely one, and
-  numeric values given the decoder's residual noise around its mean (for sampling);
+- ``generate``: ``code`` and ``uniform`` draws (`Feature.draws` per feature) -> the same, with
+  flags, categories and quantile bins drawn from the decoder's probabilities instead of taking
+  the most likely one, and numbers given the decoder's residual noise (for sampling);
 - ``score``: raw features -> ``score``, the per-row reconstruction error;
 - ``transform``: raw features -> the model's input features (the TFT output), for inspection.
 

@@ -22,8 +22,8 @@ class ModelOptions:
     columns enter the model: their normal scores ("quantile") or standardised.
     """
 
-    model: str = "ae"
-    beta: float = 1.0
+    model: str = "vae"
+    beta: float = 0.5
     input_dropout: float = 0.0
     numeric: str = "quantile"
     code_size: int = 8

@@ -6,7 +6,8 @@
 Splits Adult 80/20 with the demo's fixed seed, fits each synthesizer on the 80% with its default
 options, samples as many rows as the training split, and runs the same evaluation
 (`pipelines.evaluate`, SDMetrics' definitions) on every sample against the training rows, with
-the 20% as held-out rows and `income` as the ML-efficacy target. SDV runs in its own venv
+the 20% as held-out rows and `income` as the ML-efficacy target; SDMetrics' own Quality Report
+score is printed beside ours as a cross-check. SDV runs in its own venv
 (benchmarks/peers_env.py builds it on first use). Prints one table; each report (JSON and HTML)
 stays under the work directory.
 
@@ -71,18 +72,25 @@ def peer(model: str, train_path: str, rows: int, workdir: str, epochs: int | Non
 
 def evaluate(name: str, synthetic: str, train_path: str, holdout_path: str, workdir: str
              ) -> dict:
+    """aepipe's evaluation of a sample, with SDMetrics' own Quality Report score beside it
+    (`sdmetrics_score`), computed in the peer venv as a cross-check."""
     from aepipe import datasets
+    from peers_env import ensure_peer_env, sdmetrics_quality
     from pipelines.evaluate import evaluate as run_evaluation
 
-    return run_evaluation(real=train_path, synthetic=synthetic, holdout=holdout_path,
-                          schema=datasets.adult_schema(), target=TARGET, seed=SEED,
-                          output=os.path.join(workdir, name, "report"), overwrite=True)
+    report = run_evaluation(real=train_path, synthetic=synthetic, holdout=holdout_path,
+                            schema=datasets.adult_schema(), target=TARGET, seed=SEED,
+                            output=os.path.join(workdir, name, "report"), overwrite=True)
+    report["sdmetrics_score"] = sdmetrics_quality(ensure_peer_env(), real=Path(train_path),
+                                                  synthetic=synthetic)["score"]
+    return report
 
 
 def row(name: str, timings: dict, rows: int, report: dict) -> list[str]:
     quality, privacy = report["quality"], report["privacy"]
     return [name, f"{timings['fit_seconds']:.1f}", f"{rows / timings['sample_seconds']:,.0f}",
-            f"{quality['score']:.3f}", f"{quality['column_shapes']['score']:.3f}",
+            f"{quality['score']:.3f} ({report['sdmetrics_score']:.3f})",
+            f"{quality['column_shapes']['score']:.3f}",
             f"{quality['column_pair_trends']['score']:.3f}",
             f"{report['ml_efficacy']['ratio']:.3f}",
             f"{privacy['exact_copies']['synthetic_share']:.4f} "
@@ -90,7 +98,8 @@ def row(name: str, timings: dict, rows: int, report: dict) -> list[str]:
             f"{privacy['dcr']['ratio']:.2f}"]
 
 
-HEADER = ["synthesizer", "fit s", "sample rows/s", "quality", "shapes", "pair trends",
+HEADER = ["synthesizer", "fit s", "sample rows/s", "quality (SDMetrics' own)", "shapes",
+          "pair trends",
           "ML efficacy", "exact copies (held-out)", "DCR ratio"]
 
 

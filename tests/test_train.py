@@ -12,12 +12,13 @@ import pytest
 
 from aepipe.quality import reconstruction_quality
 
-# Measured on this sample (4,000 training rows, default options, seed 1): numeric RMSE about
-# 0.3 standardised units and categorical accuracy about 0.85 on the held-out rows. The bounds
+# Measured on this sample (4,000 training rows, default options: the VAE, seed 1): integer RMSE
+# about 0.5 standardised units, other numbers about 0.25, categorical accuracy about 0.8 on the
+# held-out rows (the plain autoencoder reconstructs better: tests/test_models.py). The bounds
 # leave room for run-to-run noise but fail a model that learned nothing: predicting the mean
 # gives RMSE 1.0, and the most frequent category gives an accuracy of about 0.6 on Adult.
-MAX_NUMERIC_RMSE = 0.5
-MIN_CATEGORICAL_ACCURACY = 0.78
+MAX_NUMERIC_RMSE = 0.65
+MIN_CATEGORICAL_ACCURACY = 0.75
 
 
 def test_model_directory_layout(trained_model_dir):
