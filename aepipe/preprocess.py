@@ -81,7 +81,10 @@ def _scalar(column: Column, sparse: tf.SparseTensor, numeric: str) -> dict[str, 
     if column.kind is Kind.BOOLEAN:
         feature = dense
     else:
-        feature = tf.where(is_null > 0.0, 0.0, _scaled(values, dense, statistics, numeric))
+        if numeric == "quantile":
+            statistics["quantiles"] = tf.reshape(tft.quantiles(
+                values.values, marginal.QUANTILES, marginal.EPSILON), [-1])
+        feature = tf.where(is_null > 0.0, 0.0, _scaled(dense, statistics))
     outputs = {column.name: feature}
     if column.nullable:
         outputs[null_flag(column.name)] = is_null
@@ -90,13 +93,10 @@ def _scalar(column: Column, sparse: tf.SparseTensor, numeric: str) -> dict[str, 
     return outputs
 
 
-def _scaled(values: tf.SparseTensor, dense: tf.Tensor, statistics: dict, numeric: str
-            ) -> tf.Tensor:
-    """A numeric column as the model sees it: its normal score (recording the quantiles in
-    `statistics`), or standardised."""
-    if numeric == "quantile":
-        statistics["quantiles"] = tf.reshape(tft.quantiles(
-            values.values, marginal.QUANTILES, marginal.EPSILON), [-1])
+def _scaled(dense: tf.Tensor, statistics: dict) -> tf.Tensor:
+    """A numeric column as the model sees it: its normal score where quantiles were computed,
+    else standardised."""
+    if "quantiles" in statistics:
         knots = marginal.knots(statistics["quantiles"], statistics["min"], statistics["max"])
         return marginal.to_normal(dense, knots)
     std = statistics["std"]
