@@ -191,8 +191,7 @@ def _pair_codes(real: pd.Series, synthetic: pd.Series, column: Column
                 ) -> tuple[np.ndarray, np.ndarray]:
     if is_continuous(column):
         return discretize(real.to_numpy()), discretize(synthetic.to_numpy())
-    real_codes, synthetic_codes = _shared_codes([real, synthetic])
-    return real_codes, synthetic_codes
+    return tuple(_shared_codes([real, synthetic]))
 
 
 def _contingency(real: tuple[np.ndarray, np.ndarray], synthetic: tuple[np.ndarray, np.ndarray]

@@ -197,7 +197,8 @@ class ModelDirectory:
         return _as_numpy(outputs)
 
     def generate(self, code: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """Like `decode`, with flags and categories drawn from the decoder's probabilities."""
+        """Like `decode`, with flags, categories and quantile bins drawn from the decoder's
+        probabilities and numbers given its residual noise."""
         signature = self.saved_model.signatures["generate"]
         width = signature.structured_input_signature[1]["uniform"].shape[1]
         uniform = rng.random((len(code), width), dtype=np.float32)

@@ -1,8 +1,8 @@
 """`Sample`: synthetic records with the training data's schema, reproducible at any scale.
 
 Rows are made in blocks of BLOCK_ROWS. Block b's random stream is seeded by (seed, b) alone:
-codes are drawn from the model's prior, then the `generate` signature draws each flag and
-category from the decoder's probabilities. So the rows depend only on the model, the number of
+codes are drawn from the model's prior, then the `generate` signature draws each flag,
+category and quantile bin from the decoder's probabilities and each number's residual noise. So the rows depend only on the model, the number of
 rows and the seed, never on the runner, the number of shards or workers, or the order in which
 work finishes; and no worker holds more than one block at a time.
 """

@@ -174,21 +174,23 @@ def reconstruction_figures(model: Autoencoder, files: Sequence[str], features: F
     """On up to SCORE_SAMPLE_ROWS rows: percentiles of the per-row reconstruction error
     (`ae_score`, what `encode --flag-above` compares new rows with), and each value feature's
     residual deviation (the noise sampling adds to the decoder's mean)."""
-    scores, squares, counts = [], {}, {}
+    scores = []
+    residuals: dict[str, list[np.ndarray]] = {
+        f.name: [] for f in features if f.role is Role.VALUE}
     for batch in _first_rows(files, features, SCORE_SAMPLE_ROWS, None):
         outputs = model(batch)
         scores.append(np.asarray(model.reconstruction_error(batch, outputs)))
-        for feature in features:
-            if feature.role is Role.VALUE:
-                target = batch[feature.name]
-                present = 1.0 - batch.get(null_flag(feature.name), np.zeros_like(target))
-                error = (target - np.asarray(outputs[feature.name])) ** 2
-                squares[feature.name] = squares.get(feature.name, 0.0) + np.sum(error * present)
-                counts[feature.name] = counts.get(feature.name, 0.0) + np.sum(present)
+        for name, errors in residuals.items():
+            present = batch.get(null_flag(name), np.zeros_like(batch[name])) == 0
+            errors.append((batch[name] - np.asarray(outputs[name]))[present])
     values = np.percentile(np.concatenate(scores), SCORE_PERCENTILES)
     percentiles = {str(q): float(v) for q, v in zip(SCORE_PERCENTILES, values)}
-    return percentiles, {name: float(np.sqrt(squares[name] / max(counts[name], 1.0)))
-                         for name in squares}
+    return percentiles, {name: _root_mean_square(np.concatenate(errors))
+                         for name, errors in residuals.items()}
+
+
+def _root_mean_square(values: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(values ** 2))) if len(values) else 0.0
 
 
 def _count_rows(files: Sequence[str]) -> int:
