@@ -12,6 +12,8 @@ from setuptools import find_packages, setup
 VERSION = re.search(r'__version__ = "([^"]+)"',
                     (Path(__file__).parent / "aepipe" / "__init__.py").read_text()).group(1)
 
+FEAST = ["feast>=0.67,<0.68"]  # needs pandas < 3 and tenacity < 9
+
 setup(
     name="aepipe",
     version=VERSION,
@@ -26,15 +28,22 @@ setup(
         "tensorflow>=2.21,<2.22",
         "tensorflow-transform>=1.21,<1.22",
         "keras>=3.15,<4",
-        "numpy>=2,<3",
-        "pandas>=2",
-        "pyarrow>=16",
+        # numpy, pandas and pyarrow within Beam 2.77's own ranges (its core and [dataframe]
+        # extra): Dataflow workers keep the versions in Beam's container.
+        "numpy>=2,<2.5",
+        "pandas>=2,<2.4",
+        "pyarrow>=16,<26",
         "pyyaml>=6",
         "scikit-learn>=1.3,<2",
         "scipy>=1.9,<2",
         "matplotlib>=3.5,<4",
         "threadpoolctl>=3",
     ],
-    extras_require={"test": ["pytest", "hypothesis"]},
+    extras_require={
+        # `aepipe.feature_store.feature_view`: the encoded output as a Feast FeatureView.
+        "feast": FEAST,
+        "test": ["pytest", "hypothesis", "polars", "duckdb", "sdmetrics>=0.32,<0.33",
+                 "gcp-storage-emulator"] + FEAST,  # the GCS emulator: tests/test_object_store.py
+    },
     entry_points={"console_scripts": ["aepipe=aepipe.cli:main"]},
 )

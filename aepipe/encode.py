@@ -2,8 +2,9 @@
 
 Each batch goes through the SavedModel's `encode` signature in one call; the model is loaded
 once per worker process (Beam's `Shared`), never pickled. The output keeps the key, timestamp
-and requested passthrough columns unchanged, then ``ae_0 … ae_{k-1}`` (float32) or one
-``ae_code`` fixed-size list, then ``ae_score`` and, with a threshold, ``ae_anomaly``.
+and requested passthrough columns (any input column) unchanged, but for date timestamps, which
+become `DATE_TIMESTAMP` timestamps; then ``ae_0 … ae_{k-1}`` (float32) or one ``ae_code``
+fixed-size list, then ``ae_score`` and, with a threshold, ``ae_anomaly``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from apache_beam.utils.shared import Shared
 
 from aepipe.errors import OptionsError
 from aepipe.model_dir import ModelDirectory, load_shared
+from aepipe.progress import Progress
+from aepipe.schema import Kind
 from aepipe.validate import METRICS_NAMESPACE
 
 __all__ = ["EncodeOptions", "BatchEncoder", "Encode", "encoded_schema", "score_threshold"]
@@ -27,6 +30,9 @@ CODE_PREFIX = "ae_"
 CODE_LIST = "ae_code"
 SCORE = "ae_score"
 ANOMALY = "ae_anomaly"
+# What a date32 or date64 timestamp column becomes in the output: midnight UTC of the date, as
+# Feast wants event timestamps (and as pandas and Parquet write timestamps, in microseconds).
+DATE_TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,21 +53,33 @@ def score_threshold(manifest: dict, percentile: float) -> float:
     return float(np.interp(percentile, [q for q, _ in recorded], [v for _, v in recorded]))
 
 
-def kept_columns(model: ModelDirectory, options: EncodeOptions) -> list[str]:
-    """Input columns copied to the output: keys and timestamps, then the requested ones."""
+def kept_columns(model: ModelDirectory, input_schema: pa.Schema,
+                 options: EncodeOptions) -> list[str]:
+    """Input columns copied to the output: keys and timestamps, then the requested ones, which
+    may be any input column (modelled, ignored, or not in the model's schema)."""
     kept = [c.name for c in model.schema.passthrough]
     for name in options.passthrough:
-        if name not in model.schema.names:
-            raise OptionsError(f"--passthrough column {name!r} is not in the model's schema")
+        if name not in input_schema.names:
+            raise OptionsError(f"--passthrough column {name!r} is not among the input columns "
+                               f"({', '.join(input_schema.names)})")
         if name not in kept:
             kept.append(name)
     return kept
 
 
+def _kept_field(model: ModelDirectory, field: pa.Field) -> pa.Field:
+    """A kept column's output field: its input field, but DATE_TIMESTAMP for a date timestamp."""
+    if (pa.types.is_date(field.type) and field.name in model.schema.names
+            and model.schema[field.name].kind is Kind.TIMESTAMP):
+        return field.with_type(DATE_TIMESTAMP)
+    return field
+
+
 def encoded_schema(model: ModelDirectory, input_schema: pa.Schema,
                    options: EncodeOptions) -> pa.Schema:
     """The Arrow schema of the encoded output for inputs of `input_schema`."""
-    fields = [input_schema.field(name) for name in kept_columns(model, options)]
+    fields = [_kept_field(model, input_schema.field(name))
+              for name in kept_columns(model, input_schema, options)]
     if options.code_as_list:
         fields.append(pa.field(CODE_LIST, pa.list_(pa.float32(), model.code_size)))
     else:
@@ -79,7 +97,7 @@ class BatchEncoder:
     def __init__(self, model: ModelDirectory, input_schema: pa.Schema, options: EncodeOptions):
         self.model = model
         self.output_schema = encoded_schema(model, input_schema, options)
-        self._kept = kept_columns(model, options)
+        self._kept = kept_columns(model, input_schema, options)
         self._code_as_list = options.code_as_list
         self._threshold = (None if options.flag_above is None
                            else score_threshold(model.manifest, options.flag_above))
@@ -87,6 +105,8 @@ class BatchEncoder:
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         code, score = self.model.encode(batch)
         columns = [batch.column(name) for name in self._kept]
+        columns = [c if c.type == f.type else c.cast(f.type)
+                   for c, f in zip(columns, self.output_schema)]
         if self._code_as_list:
             columns.append(pa.FixedSizeListArray.from_arrays(
                 pa.array(code.reshape(-1), pa.float32()), code.shape[1]))
@@ -106,32 +126,37 @@ class Encode(beam.PTransform):
     """
 
     def __init__(self, model_dir: str, input_schema: pa.Schema, *,
-                 options: EncodeOptions = EncodeOptions()):
+                 options: EncodeOptions = EncodeOptions(), trust_model: bool = False):
         super().__init__()
         self._model_dir = model_dir
         self._input_schema = input_schema
         self._options = options
-        self.output_schema = BatchEncoder(ModelDirectory(model_dir), input_schema,
-                                          options).output_schema
+        self._trust_model = trust_model  # skip the op check (aepipe.trust)
+        self.output_schema = BatchEncoder(ModelDirectory(model_dir, trust_model=trust_model),
+                                          input_schema, options).output_schema
 
     def expand(self, batches):
-        return batches | beam.ParDo(
-            _EncodeBatches(self._model_dir, self._input_schema, self._options))
+        return batches | beam.ParDo(_EncodeBatches(
+            self._model_dir, self._input_schema, self._options, trust_model=self._trust_model))
 
 
 class _EncodeBatches(beam.DoFn):
-    def __init__(self, model_dir: str, input_schema: pa.Schema, options: EncodeOptions):
+    def __init__(self, model_dir: str, input_schema: pa.Schema, options: EncodeOptions, *,
+                 trust_model: bool = False):
         self._model_dir = model_dir
         self._input_schema = input_schema
         self._options = options
+        self._trust_model = trust_model
         self._shared = Shared()
         self._encoder: BatchEncoder | None = None
         self._written = Metrics.counter(METRICS_NAMESPACE, "rows_written")
 
     def setup(self):
-        model = load_shared(self._shared, self._model_dir)
+        model = load_shared(self._shared, self._model_dir, trust_model=self._trust_model)
         self._encoder = BatchEncoder(model, self._input_schema, self._options)
+        self._progress = Progress(__name__, "encoded")
 
     def process(self, batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
         self._written.inc(batch.num_rows)
+        self._progress.add(batch.num_rows)
         yield self._encoder(batch)

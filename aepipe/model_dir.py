@@ -1,14 +1,21 @@
-"""The model directory: staged while it is written, published whole, opened for inference.
+"""The model directory: built in a staging directory, published whole, opened for inference.
 
 Layout::
 
     MODEL_DIR/
-      manifest.json     what the model is: schema, options, statistics, losses, row counts
+      manifest.json     what the model is: schema, options, statistics, losses, row counts,
+                        and the SHA-256 of every other file
       saved_model/      the SavedModel with the `encode`, `decode` and `score` signatures
       transform_fn/     the tf.Transform output (transform graph, vocabularies, metadata)
 
-A job writes into a hidden staging directory beside MODEL_DIR and renames it into place only
-when the manifest, written last, is there: a crashed job never leaves a half model behind.
+A job builds the directory in a local staging directory (`staging_for`) and then publishes it
+(`publish`). On a local file system the staging directory sits beside MODEL_DIR and is renamed
+into place: a crashed job leaves either no model or the previous one. An object store (gs://,
+s3://) has no rename and no directories, so publishing there deletes the previous model's
+objects under the prefix MODEL_DIR/ (its manifest first), uploads the new files and writes the
+manifest last: readers trust only a directory with a manifest, and the directory then holds
+exactly the files its manifest lists. TensorFlow only ever reads and writes local copies, so
+every Beam file system works, S3 included.
 """
 
 from __future__ import annotations
@@ -18,7 +25,10 @@ import hashlib
 import json
 import os
 import posixpath
+import shutil
+import tempfile
 import uuid
+import weakref
 from typing import Any
 
 import numpy as np
@@ -31,8 +41,8 @@ from aepipe.errors import ModelDirError
 from aepipe.features import Features
 from aepipe.schema import Schema
 
-__all__ = ["FORMAT_VERSION", "prepare", "publish", "write_manifest", "read_manifest", "verify",
-           "file_digests", "ModelDirectory", "load_shared"]
+__all__ = ["FORMAT_VERSION", "prepare", "staging_for", "publish", "write_manifest",
+           "read_manifest", "verify", "file_digests", "ModelDirectory", "load_shared"]
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -40,54 +50,69 @@ SAVED_MODEL = "saved_model"
 TRANSFORM_FN = "transform_fn"
 
 
-def _is_local(path: str) -> bool:
-    return "://" not in path
-
-
 def _has_files(path: str) -> bool:
-    if _is_local(path):
+    if fileio.is_local(path):
         return os.path.isdir(path) and bool(os.listdir(path)) or os.path.isfile(path)
-    return bool(FileSystems.match([posixpath.join(path, "**")])[0].metadata_list)
+    return bool(fileio.list_tree(path))
 
 
 def prepare(model_dir: str, *, overwrite: bool = False) -> str:
-    """Checks that `model_dir` may be written and returns a fresh staging directory for it."""
-    if _is_local(model_dir):
+    """Checks that `model_dir` may be written; returns its path (absolute when local)."""
+    if fileio.is_local(model_dir):
         model_dir = os.path.abspath(model_dir)
     if _has_files(model_dir) and not overwrite:
         raise ModelDirError(f"model directory {model_dir} already holds files; choose another "
                             "path or pass --overwrite")
     parent, name = posixpath.split(model_dir.rstrip("/"))
-    staging = posixpath.join(parent, f".{name}.staging-{uuid.uuid4().hex[:12]}")
+    probe = posixpath.join(parent, f".{name}.writable-{uuid.uuid4().hex[:12]}")
     try:
-        FileSystems.mkdirs(staging)
-        fileio.write_text(posixpath.join(staging, ".writable"), "")
-        FileSystems.delete([posixpath.join(staging, ".writable")])
+        fileio.write_text(probe, "")
+        FileSystems.delete([probe])
     except Exception as e:  # the file system's own error says why (permissions, missing bucket)
         raise ModelDirError(f"cannot write the model directory {model_dir}: {e}") from None
+    return model_dir
+
+
+def staging_for(model_dir: str) -> str:
+    """A fresh local directory to build the model in: beside `model_dir` when that is local
+    (so that publishing is a rename), else a temporary directory."""
+    if not fileio.is_local(model_dir):
+        return tempfile.mkdtemp(prefix="aepipe-model-")
+    parent, name = os.path.split(os.path.abspath(model_dir).rstrip("/"))
+    staging = os.path.join(parent, f".{name}.staging-{uuid.uuid4().hex[:12]}")
+    os.makedirs(staging)
     return staging
 
 
 def publish(staging: str, model_dir: str) -> str:
-    """Moves a complete staging directory to `model_dir`, replacing what was there."""
-    if _is_local(model_dir):
+    """Moves a complete local staging directory to `model_dir`, replacing what was there."""
+    if fileio.is_local(model_dir):
         model_dir = os.path.abspath(model_dir)
         if os.path.exists(model_dir):
             retired = f"{staging}.replaced"
             os.replace(model_dir, retired)
             os.replace(staging, model_dir)
-            FileSystems.delete([retired])
+            shutil.rmtree(retired)
         else:
             os.replace(staging, model_dir)
         return model_dir
-    if _has_files(model_dir):
-        FileSystems.delete([model_dir])
-    sources = sorted(m.path for m in
-                     FileSystems.match([posixpath.join(staging, "**")])[0].metadata_list)
-    sources.sort(key=lambda p: p.endswith(MANIFEST))  # the manifest lands last
-    FileSystems.rename(sources, [model_dir + p[len(staging):] for p in sources])
-    FileSystems.delete([staging])
+    _delete_model(model_dir)
+    root = staging.rstrip("/") + "/"
+    relative = sorted(p[len(root):] for p in fileio.list_tree(staging))
+    relative.sort(key=lambda r: r == MANIFEST)  # the manifest lands last
+    for r in relative:
+        fileio.copy_files([root + r], [posixpath.join(model_dir, r)])
+    shutil.rmtree(staging)
     return model_dir
+
+
+def _delete_model(model_dir: str) -> None:
+    """Deletes a published model on an object store: its manifest first, so that no reader
+    trusts the directory while the rest goes."""
+    manifest = posixpath.join(model_dir.rstrip("/"), MANIFEST)
+    if FileSystems.exists(manifest):
+        FileSystems.delete([manifest])
+    fileio.delete_tree(model_dir)
 
 
 def write_manifest(directory: str, manifest: dict[str, Any]) -> None:
@@ -150,14 +175,24 @@ def read_manifest(model_dir: str) -> dict[str, Any]:
 
 
 class ModelDirectory:
-    """A published model, opened for inference without any of aepipe's training code."""
+    """A published model, opened for inference without any of aepipe's training code.
 
-    def __init__(self, path: str, *, verify_files: bool = False):
+    Unless `trust_model`, its SavedModel's ops are checked against the ops aepipe's export
+    produces (`aepipe.trust`) here, before anything runs, and again on the local copy that is
+    loaded when the model lives on an object store.
+    """
+
+    def __init__(self, path: str, *, verify_files: bool = False, trust_model: bool = False):
         self.path = path
         self.manifest = read_manifest(path)
         if verify_files:
             verify(path, self.manifest)
         self.schema = Schema.from_dict(self.manifest["schema"], source=path)
+        self.trust_model = trust_model
+        if not trust_model:
+            from aepipe import trust
+
+            trust.check_saved_model(posixpath.join(path, SAVED_MODEL), model_dir=path)
         self._saved_model = None
 
     @property
@@ -170,8 +205,24 @@ class ModelDirectory:
         if self._saved_model is None:
             import tensorflow as tf
 
-            self._saved_model = tf.saved_model.load(posixpath.join(self.path, SAVED_MODEL))
+            local = self._local_saved_model()
+            if not self.trust_model and local != posixpath.join(self.path, SAVED_MODEL):
+                from aepipe import trust
+
+                trust.check_saved_model(local, model_dir=self.path)  # the bytes loaded
+            self._saved_model = tf.saved_model.load(local)
         return self._saved_model
+
+    def _local_saved_model(self) -> str:
+        """The SavedModel's local path: on an object store, a copy made for this process (and
+        deleted with this object), since TensorFlow reads neither s3:// nor every gs:// setup."""
+        path = posixpath.join(self.path, SAVED_MODEL)
+        if fileio.is_local(path):
+            return path
+        local = tempfile.mkdtemp(prefix="aepipe-saved-model-")
+        weakref.finalize(self, shutil.rmtree, local, True)
+        fileio.copy_tree(path, local)
+        return local
 
     def encode(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
         """The code and the reconstruction error of every row of a (valid) batch."""
@@ -206,15 +257,16 @@ class ModelDirectory:
         return _as_numpy(outputs)
 
 
-def load_shared(shared, path: str) -> ModelDirectory:
-    """The model at `path`, loaded once per process through a Beam `Shared` handle."""
+def load_shared(shared, path: str, *, trust_model: bool = False) -> ModelDirectory:
+    """The model at `path`, loaded once per process through a Beam `Shared` handle (its ops
+    checked first unless `trust_model`; see `ModelDirectory`)."""
 
     def load() -> ModelDirectory:
-        model = ModelDirectory(path)
+        model = ModelDirectory(path, trust_model=trust_model)
         model.saved_model  # noqa: B018  (load the SavedModel now, not on the first batch)
         return model
 
-    return shared.acquire(load, tag=path)
+    return shared.acquire(load, tag=f"{path}|trusted" if trust_model else path)
 
 
 def _as_numpy(outputs: dict[str, Any]) -> dict[str, np.ndarray]:

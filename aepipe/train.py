@@ -2,14 +2,23 @@
 
 The transform splits rows into training and validation sets by a hash of their values, runs the
 TFT analysis on the training rows and the transform on both, writes the transformed rows to
-Parquet in the staging directory, then fits and exports the model in one final step and
-publishes the directory. Its output is a PCollection holding the model directory's path.
+Parquet in a work directory, then fits and exports the model in one final step and publishes
+the directory. Its output is a PCollection holding the model directory's path.
+
+The work directory (tf.Transform's temporary files, the transform output, the transformed rows)
+lives under the pipeline's `--temp_location`, or in a local temporary directory when none is
+given, and is deleted once the model is published: transformed training data never enters the
+model directory. tf.Transform writes it through TensorFlow's file system, so it must be local or
+gs://; the model directory may be on any Beam file system.
 """
 
 from __future__ import annotations
 
 import logging
 import posixpath
+import shutil
+import tempfile
+import uuid
 from typing import Iterator
 
 import apache_beam as beam
@@ -20,20 +29,20 @@ import pyarrow.compute as pc
 import tensorflow_transform.beam as tft_beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.parquetio import WriteToParquetBatched
+from apache_beam.options.pipeline_options import GoogleCloudOptions
 
 from aepipe import fileio
 from aepipe.batches import to_tft_feed
 from aepipe.errors import InputError
 from aepipe.features import Features
 from aepipe.options import ModelOptions
-from aepipe.model_dir import TRANSFORM_FN, prepare, publish, write_manifest
+from aepipe.model_dir import TRANSFORM_FN, prepare, publish, staging_for, write_manifest
 from aepipe.preprocess import preprocessing_fn, tensor_adapter_config
-from aepipe.schema import Kind, Schema
+from aepipe.schema import Kind, Schema, is_string_type
 
 __all__ = ["TrainAutoencoder"]
 
 _LOG = logging.getLogger(__name__)
-_WORK = "_work"
 _VALIDATION = "validation"
 
 
@@ -49,19 +58,18 @@ class TrainAutoencoder(beam.PTransform):
                  options: ModelOptions = ModelOptions(), overwrite: bool = False):
         super().__init__()
         self._schema = schema
-        self._model_dir = model_dir
+        self._model_dir = prepare(model_dir, overwrite=overwrite)
         self._options = options
         self._arrow_schema = input_arrow_schema
-        self._staging = prepare(model_dir, overwrite=overwrite)
-        self._work = posixpath.join(self._staging, _WORK)
 
     def expand(self, batches):
         schema, features = self._schema, Features.of(self._schema)
+        work = _work_directory(batches.pipeline.options)
         train, validation = batches | "Split" >> beam.ParDo(
             _SplitByHash(schema, self._options.validation_fraction)).with_outputs(
                 _VALIDATION, main="train")
         config = tensor_adapter_config(schema)
-        with tft_beam.Context(temp_dir=posixpath.join(self._work, "tft")):
+        with tft_beam.Context(temp_dir=posixpath.join(work, "tft")):
             train_feed = train | "FeedTrain" >> beam.Map(to_tft_feed, schema)
             validation_feed = validation | "FeedValidation" >> beam.Map(to_tft_feed, schema)
             analyze = tft_beam.AnalyzeAndTransformDataset(
@@ -72,28 +80,37 @@ class TrainAutoencoder(beam.PTransform):
             transformed_validation, _ = ((validation_feed, config), transform_fn) | (
                 tft_beam.TransformDataset(output_record_batches=True))
             transform_written = transform_fn | tft_beam.WriteTransformFn(
-                posixpath.join(self._staging, TRANSFORM_FN))
+                posixpath.join(work, TRANSFORM_FN))
         written = [
             pcoll
             | f"Flatten{name}" >> beam.Map(_training_table, features)
             | f"Write{name}" >> WriteToParquetBatched(
-                posixpath.join(self._work, name.lower()), schema=features.arrow_schema(),
+                posixpath.join(work, name.lower()), schema=features.arrow_schema(),
                 file_name_suffix=".parquet")
             for name, pcoll in (("Train", transformed), ("Validation", transformed_validation))
         ]
         ranges = batches | "PassthroughRanges" >> beam.CombineGlobally(
-            _TimestampRanges([c.name for c in schema.passthrough if c.kind is Kind.TIMESTAMP]))
+            _PassthroughRanges(schema.passthrough))
         return (
             batches.pipeline
             | "Once" >> beam.Create([None])
             | "FitAndPublish" >> beam.ParDo(
-                _FitAndPublish(schema=schema, staging=self._staging, model_dir=self._model_dir,
+                _FitAndPublish(schema=schema, work=work, model_dir=self._model_dir,
                                options=self._options, arrow_schema=self._arrow_schema),
                 beam.pvalue.AsSingleton(ranges),
                 beam.pvalue.AsList(transform_written),
                 beam.pvalue.AsList(written[0]),
                 beam.pvalue.AsList(written[1]))
         )
+
+
+def _work_directory(options) -> str:
+    """A fresh directory for the job's intermediate files: under `--temp_location` if given
+    (what runners with remote workers need), else a local temporary directory."""
+    temp_location = options.view_as(GoogleCloudOptions).temp_location
+    if not temp_location:
+        return tempfile.mkdtemp(prefix="aepipe-train-")
+    return posixpath.join(temp_location, f"aepipe-train-{uuid.uuid4().hex[:12]}")
 
 
 class _SplitByHash(beam.DoFn):
@@ -113,23 +130,28 @@ class _SplitByHash(beam.DoFn):
             yield batch.filter(pa.array(~is_validation))
 
 
-class _TimestampRanges(beam.CombineFn):
-    """The smallest and largest value of each timestamp column, as integers in its unit."""
+class _PassthroughRanges(beam.CombineFn):
+    """What sampling needs of the key and timestamp columns, each as integers [low, high]:
+    a timestamp's smallest and largest value in its own unit, an integer key's smallest and
+    largest value, a string key's shortest and longest length in characters (a binary key's in
+    bytes). Fresh keys are then above the range, or longer (see aepipe.sample). A key column
+    with no values, or of another type, is recorded as None: a model whose manifest lacks a key
+    column was trained before key ranges were recorded."""
 
-    def __init__(self, names: list[str]):
-        self._names = names
+    def __init__(self, columns):
+        self._kinds = {c.name: c.kind for c in columns}
 
     def create_accumulator(self) -> dict:
         return {}
 
     def add_input(self, ranges: dict, batch: pa.RecordBatch) -> dict:
-        for name in self._names:
-            column = batch.column(name)
-            if column.null_count == len(column):
+        for name, kind in self._kinds.items():
+            values = _range_values(batch.column(name), kind)
+            if values is None or values.null_count == len(values):
                 continue
-            values = pc.min_max(_as_int64(column))
+            low_high = pc.min_max(values)
             ranges = self.merge_accumulators(
-                [ranges, {name: [values["min"].as_py(), values["max"].as_py()]}])
+                [ranges, {name: [low_high["min"].as_py(), low_high["max"].as_py()]}])
         return ranges
 
     def merge_accumulators(self, accumulators) -> dict:
@@ -141,7 +163,21 @@ class _TimestampRanges(beam.CombineFn):
         return merged
 
     def extract_output(self, ranges: dict) -> dict:
-        return ranges
+        return {name: ranges.get(name) for name, kind in self._kinds.items()
+                if name in ranges or kind is Kind.KEY}
+
+
+def _range_values(column: pa.Array, kind: Kind) -> pa.Array | None:
+    """The integers whose range is recorded for a passthrough column (None: none is)."""
+    if kind is Kind.TIMESTAMP:
+        return _as_int64(column)
+    if pa.types.is_integer(column.type):
+        return column
+    if is_string_type(column.type):
+        return pc.utf8_length(column)
+    if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+        return pc.binary_length(column)
+    return None
 
 
 def _as_int64(column: pa.Array) -> pa.Array:
@@ -166,11 +202,11 @@ class _FitAndPublish(beam.DoFn):
     The side inputs only order this step after the writes it reads.
     """
 
-    def __init__(self, *, schema: Schema, staging: str, model_dir: str, options: ModelOptions,
+    def __init__(self, *, schema: Schema, work: str, model_dir: str, options: ModelOptions,
                  arrow_schema: pa.Schema):
         super().__init__()
         self._schema = schema
-        self._staging = staging
+        self._work = work
         self._model_dir = model_dir
         self._options = options
         self._arrow_schema = arrow_schema
@@ -178,18 +214,26 @@ class _FitAndPublish(beam.DoFn):
     def process(self, _, ranges: dict, *written) -> Iterator[str]:
         from aepipe.training import TrainingData, fit_and_export  # TensorFlow: on the worker
 
-        work = posixpath.join(self._staging, _WORK)
-        train_files = _files(posixpath.join(work, "train"))
-        if not train_files:
-            raise InputError("no usable training rows: every input row was rejected")
-        data = TrainingData(Features.of(self._schema), train_files,
-                            _files(posixpath.join(work, "validation")))
-        manifest = fit_and_export(data, schema=self._schema, staging=self._staging,
-                                  options=self._options, arrow_schema=self._arrow_schema,
-                                  passthrough_ranges=ranges)
-        FileSystems.delete([work])
-        write_manifest(self._staging, manifest)
-        path = publish(self._staging, self._model_dir)
+        work = self._work
+        try:
+            train_files = _files(posixpath.join(work, "train"))
+            if not train_files:
+                raise InputError("no usable training rows: every input row was rejected")
+            data = TrainingData(Features.of(self._schema), train_files,
+                                _files(posixpath.join(work, "validation")))
+            staging = staging_for(self._model_dir)
+            try:
+                fileio.copy_tree(posixpath.join(work, TRANSFORM_FN),
+                                 posixpath.join(staging, TRANSFORM_FN))
+                manifest = fit_and_export(data, schema=self._schema, staging=staging,
+                                          options=self._options, arrow_schema=self._arrow_schema,
+                                          passthrough_ranges=ranges)
+                write_manifest(staging, manifest)
+                path = publish(staging, self._model_dir)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        finally:
+            fileio.delete_tree(work)
         _LOG.info("model published to %s (validation loss %s)", path,
                   manifest["validation_loss"])
         yield path

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import apache_beam as beam
 import pyarrow as pa
@@ -39,14 +39,20 @@ class InputSummary:
     num_rows: int
 
 
-def check_inputs(pattern: str, schema: Schema) -> InputSummary:
+def check_inputs(pattern: str, schema: Schema, extra_columns: Sequence[str] = ()
+                 ) -> InputSummary:
     """Matches `pattern` and checks every file's footer against the schema.
 
-    Raises InputError for no files, an unreadable file or no rows at all, and SchemaError for a
-    missing column or a type the column's kind cannot take, naming the file and the column.
+    `extra_columns` are more input columns a job carries along unchecked (encode's
+    --passthrough of an ignored column, or of one the schema does not list); the summary's Arrow
+    schema holds the schema's columns, then those. Raises InputError for no files, an unreadable
+    file or no rows at all, and SchemaError for a missing column or a type the column's kind
+    cannot take, naming the file and the column.
     """
     files = fileio.match(pattern)
     wanted = [c for c in schema.columns if c.kind is not Kind.IGNORE]
+    carried = list(dict.fromkeys(n for n in extra_columns
+                                 if n not in {c.name for c in wanted}))
     arrow_schema, total = None, 0
     for path in files:
         footer = fileio.parquet_file(path)
@@ -59,11 +65,16 @@ def check_inputs(pattern: str, schema: Schema) -> InputSummary:
             if not column.accepts(arrow_type):
                 raise SchemaError(f"{path}: column {column.name!r} has type {arrow_type}, which "
                                   f"the schema's kind {column.kind.value!r} cannot take")
-        extra = sorted(set(file_schema.names) - {c.name for c in schema.columns})
+        for name in carried:
+            if name not in file_schema.names:
+                raise SchemaError(f"{path}: column {name!r}, asked for with --passthrough, is "
+                                  "missing")
+        extra = sorted(set(file_schema.names) - {c.name for c in schema.columns} - set(carried))
         if extra:
             _LOG.info("%s: ignoring column(s) not in the schema: %s", path, ", ".join(extra))
         if arrow_schema is None:
-            arrow_schema = pa.schema([file_schema.field(c.name) for c in wanted])
+            arrow_schema = pa.schema([file_schema.field(c.name) for c in wanted]
+                                     + [file_schema.field(name) for name in carried])
         total += footer.metadata.num_rows
     if total == 0:
         raise InputError(f"the input {pattern} holds no rows ({len(files)} file(s))")
@@ -87,8 +98,9 @@ def find_unreadable(inputs: InputSummary) -> None:
 class ValidateBatches(beam.PTransform):
     """Splits Arrow tables or record batches into usable rows and rejected rows.
 
-    The main output holds record batches of the schema's columns cast to `arrow_schema`; the
-    `rejected` output holds the rows a model cannot use, with a `reject_reason` column.
+    The main output holds record batches of `arrow_schema`'s columns (the schema's, and any
+    others it names) cast to its types; the `rejected` output holds the rows a model cannot use,
+    with a `reject_reason` column. Only the schema's columns, not the ignored ones, are checked.
     Unpack it as ``valid, rejected = batches | ValidateBatches(...)``.
     """
 
@@ -105,6 +117,7 @@ class ValidateBatches(beam.PTransform):
 class _Validate(beam.DoFn):
     def __init__(self, schema: Schema, arrow_schema: pa.Schema):
         self._schema = schema
+        self._checked = Schema(tuple(c for c in schema.columns if c.kind is not Kind.IGNORE))
         self._arrow_schema = arrow_schema
         self._read = Metrics.counter(METRICS_NAMESPACE, "rows_read")
         self._rejected = Metrics.counter(METRICS_NAMESPACE, "rows_rejected")
@@ -113,10 +126,13 @@ class _Validate(beam.DoFn):
         for batch in record_batches(element):
             self._read.inc(batch.num_rows)
             try:
-                batch = select(batch, self._schema).cast(self._arrow_schema)
+                select(batch, self._schema)  # a missing schema column: SchemaError naming it
+                batch = batch.select(self._arrow_schema.names).cast(self._arrow_schema)
             except pa.ArrowInvalid as e:
                 raise SchemaError(f"input rows do not fit the columns' types: {e}") from None
-            valid, rejected = split_valid(batch, self._schema)
+            except KeyError as e:
+                raise SchemaError(f"input rows lack column {e}") from None
+            valid, rejected = split_valid(batch, self._checked)
             if rejected.num_rows:
                 self._rejected.inc(rejected.num_rows)
                 yield beam.pvalue.TaggedOutput(REJECTED, rejected)

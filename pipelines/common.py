@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import glob
 import logging
+import os
 import posixpath
 import shutil
 from typing import Sequence
@@ -20,6 +20,8 @@ from aepipe.batches import as_table, rejected_schema
 from aepipe.errors import AepipeError
 from aepipe.schema import Schema
 from aepipe.validate import METRICS_NAMESPACE, InputSummary, ValidateBatches, find_unreadable
+# The argument helpers live in a module that imports nothing heavy (see pipelines.arguments).
+from pipelines.arguments import add_no_verify, add_overwrite  # noqa: F401
 
 _LOG = logging.getLogger("aepipe")
 
@@ -59,23 +61,56 @@ class WriteRecordBatches(beam.PTransform):
                                                    num_shards=self._num_shards))
 
 
+def default_rejected(output: str) -> str:
+    """Where rejected rows go by default: a directory beside the output's own, never inside it,
+    so that the output directory reads as one table (Feast, pandas, polars, DuckDB).
+
+    `out/codes` gives `out-rejected/codes`; an output with no directory of its own (`codes`,
+    `gs://bucket/codes`) gives `_rejected/codes` beside it, which those readers skip.
+    """
+    directory, name = posixpath.split(output.rstrip("/"))
+    if directory in ("", "/", ".") or _is_bucket(directory):
+        return posixpath.join(directory, "_rejected", name)
+    return posixpath.join(directory.rstrip("/") + "-rejected", name)
+
+
+def _is_bucket(path: str) -> bool:
+    return "://" in path and "/" not in path.split("://", 1)[1].strip("/")
+
+
 def run_and_count(pipeline: beam.Pipeline, inputs: InputSummary | None = None, *,
-                  outputs: Sequence[str] = ()) -> dict[str, int]:
+                  outputs: Sequence[str] = (), rejected: str | None = None) -> dict[str, int]:
     """Runs a pipeline to the end; returns and logs its row counters.
 
-    If the job fails, the file sinks' temporary files for `outputs` (prefixes) are removed, and
-    when it failed on something other than an AepipeError, the input files are read once more,
-    row group by row group, to name the file a corrupt page is in.
+    If the job fails, the file sinks' temporary files for `outputs` and `rejected` (prefixes)
+    are removed, and when it failed on something other than an AepipeError, the input files are
+    read once more, row group by row group, to name the file a corrupt page is in. If it
+    succeeds with no row rejected, the dead-letter output's empty shards are removed.
     """
+    prefixes = [*outputs, *([rejected] if rejected else [])]
     try:
         result = pipeline.run()
         result.wait_until_finish()
     except Exception as error:
-        _remove_temporary_files(outputs)
+        _remove_temporary_files(prefixes)
         if inputs is not None and not isinstance(error, AepipeError):
             find_unreadable(inputs)
         raise
-    return log_counters(result, reads_input=inputs is not None)
+    counters = log_counters(result, reads_input=inputs is not None)
+    if rejected and not counters.get("rows_rejected"):
+        _remove_shards(rejected)
+    return counters
+
+
+def _remove_shards(prefix: str) -> None:
+    """Deletes the shards a sink wrote at `prefix`, and their directory if it is left empty."""
+    shards = [m.path for m in FileSystems.match([f"{prefix}-*-of-*"])[0].metadata_list]
+    if shards:
+        FileSystems.delete(shards)
+    directory = posixpath.dirname(prefix)
+    if "://" not in prefix and directory and os.path.isdir(directory) \
+            and not os.listdir(directory):
+        os.rmdir(directory)
 
 
 def _remove_temporary_files(prefixes: Sequence[str]) -> None:
@@ -101,15 +136,3 @@ def log_counters(result, *, reads_input: bool = True) -> dict[str, int]:
     _LOG.info("rows: %s", ", ".join(f"{name.removeprefix('rows_')} {value:,}"
                                     for name, value in counters.items()))
     return counters
-
-
-def add_overwrite(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing output instead of refusing")
-
-
-
-def add_no_verify(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--no-verify", action="store_true",
-                        help="load the model even if its files differ from the manifest's "
-                             "SHA-256 digests")

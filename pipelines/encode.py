@@ -12,16 +12,14 @@ import argparse
 import logging
 import sys
 import time
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import apache_beam as beam
+from pipelines.arguments import add_no_verify, add_overwrite, add_rejected, add_trust_model
 
-from aepipe.encode import Encode, EncodeOptions
-from aepipe.fileio import refuse_existing_output
-from aepipe.model_dir import ModelDirectory
-from aepipe.validate import check_inputs
-from pipelines.common import (WriteRecordBatches, add_no_verify, add_overwrite,
-                              pipeline_options, read_validated, run_and_count)
+if TYPE_CHECKING:
+    from aepipe.encode import EncodeOptions
+# Beam and TensorFlow are imported where the job runs, not here: `--help` and argument errors
+# answer without them.
 
 _LOG = logging.getLogger("aepipe")
 
@@ -38,37 +36,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="add ae_anomaly: ae_score above this percentile of training's")
     parser.add_argument("--num-shards", type=int, default=0,
                         help="output shards (0: let the runner decide)")
+    add_rejected(parser, "beside the output's directory: out/codes -> out-rejected/codes")
     add_overwrite(parser)
     add_no_verify(parser)
+    add_trust_model(parser)
 
 
 def run(args: argparse.Namespace, beam_args: Sequence[str]) -> dict[str, int]:
+    from aepipe.encode import EncodeOptions
+
     options = EncodeOptions(
         passthrough=tuple(n.strip() for n in args.passthrough.split(",") if n.strip()),
         code_as_list=args.code_as_list, flag_above=args.flag_above)
     return encode(input_pattern=args.input, model_dir=args.model_dir, output=args.output,
                   options=options, beam_args=beam_args, num_shards=args.num_shards,
-                  overwrite=args.overwrite, verify=not args.no_verify)
+                  rejected=args.rejected, overwrite=args.overwrite,
+                  verify=not args.no_verify, trust_model=args.trust_model)
 
 
 def encode(*, input_pattern: str, model_dir: str, output: str,
-           options: EncodeOptions = EncodeOptions(), beam_args: Sequence[str] = (),
-           num_shards: int = 0, overwrite: bool = False, verify: bool = True
-           ) -> dict[str, int]:
-    """Builds and runs the encode pipeline; returns the row counters."""
-    model = ModelDirectory(model_dir, verify_files=verify)
-    summary = check_inputs(input_pattern, model.schema)
-    refuse_existing_output(output, overwrite=overwrite)
+           options: EncodeOptions | None = None, beam_args: Sequence[str] = (),
+           num_shards: int = 0, rejected: str | None = None, overwrite: bool = False,
+           verify: bool = True, trust_model: bool = False) -> dict[str, int]:
+    """Builds and runs the encode pipeline; returns the row counters. `trust_model` skips the
+    check of the model's ops (see aepipe.trust)."""
+    import apache_beam as beam
+
+    from aepipe.encode import Encode, EncodeOptions
+    from aepipe.fileio import refuse_existing_output
+    from aepipe.model_dir import ModelDirectory
+    from aepipe.validate import check_inputs
+    from pipelines.common import (WriteRecordBatches, default_rejected, pipeline_options,
+                                  read_validated, run_and_count)
+
+    options = EncodeOptions() if options is None else options
+    model = ModelDirectory(model_dir, verify_files=verify, trust_model=trust_model)
+    summary = check_inputs(input_pattern, model.schema, extra_columns=options.passthrough)
+    rejected = rejected or default_rejected(output)
+    for prefix in (output, rejected):
+        refuse_existing_output(prefix, overwrite=overwrite)
     _LOG.info("encoding %s: %d file(s), %d rows, code size %d", input_pattern,
               len(summary.files), summary.num_rows, model.code_size)
     started = time.perf_counter()
     pipeline = beam.Pipeline(options=pipeline_options(beam_args))
-    valid = read_validated(pipeline, summary, model.schema, output + "-rejected")
-    encoder = Encode(model_dir, summary.arrow_schema, options=options)
+    valid = read_validated(pipeline, summary, model.schema, rejected)
+    encoder = Encode(model_dir, summary.arrow_schema, options=options, trust_model=trust_model)
     (valid
      | "Encode" >> encoder
      | "Write" >> WriteRecordBatches(output, encoder.output_schema, num_shards=num_shards))
-    counters = run_and_count(pipeline, summary, outputs=(output, output + "-rejected"))
+    counters = run_and_count(pipeline, summary, outputs=(output,), rejected=rejected)
     _LOG.info("encode finished in %.1f s: %s-*.parquet", time.perf_counter() - started, output)
     return counters
 

@@ -24,19 +24,22 @@ import datetime
 import logging
 import sys
 import time
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
-from aepipe import __version__, fileio, metrics
+from aepipe import __version__
 from aepipe.errors import InputError, OptionsError, SchemaError
-from aepipe.model_dir import ModelDirectory
-from aepipe.report import write_report
 from aepipe.schema import Column, Kind, Schema
-from pipelines.common import add_overwrite
-from pipelines.infer_schema import infer_from_files
+from pipelines.arguments import add_overwrite
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from aepipe.model_dir import ModelDirectory
+# pandas, scikit-learn, matplotlib, Beam's file systems and TensorFlow are imported where the
+# job runs, not here: `--help` and argument errors answer without them.
 
 _LOG = logging.getLogger("aepipe")
 HOLDOUT_SHARE = 0.2
@@ -78,9 +81,14 @@ def evaluate(*, real: str, synthetic: str, output: str, model_dir: str | None = 
              max_rows: int = 100_000, seed: int = 0, overwrite: bool = False) -> dict[str, Any]:
     """Reads the inputs, computes every figure, writes the report; returns report.json's
     content (without the plots' paths)."""
+    from aepipe import fileio, metrics
+    from aepipe.model_dir import ModelDirectory
+    from aepipe.report import write_report
+
     if max_rows < 2:
         raise OptionsError(f"--max-rows must be at least 2 (got {max_rows})")
-    model = ModelDirectory(model_dir) if model_dir else None
+    # Only the manifest is read: the SavedModel never runs here, so its ops are not checked.
+    model = ModelDirectory(model_dir, trust_model=True) if model_dir else None
     evaluated, source = _schema(schema, model, real)
     if target is not None and target not in {c.name for c in evaluated.modelled}:
         raise OptionsError(f"--target {target!r} is not an evaluated column (one of: "
@@ -115,6 +123,10 @@ def read_rows(pattern: str, schema: Schema, *, max_rows: int, seed: int
     """The schema's modelled columns of every matched file as one evaluation frame, subsampled
     (seeded) to `max_rows`, and what was read. A missing column, or one of a type its kind
     cannot take, is an InputError naming the file and the column."""
+    import pandas as pd
+
+    from aepipe import fileio
+
     paths = fileio.match(pattern)
     frame = pd.concat([_read_file(path, schema) for path in paths], ignore_index=True)
     if frame.empty:
@@ -128,6 +140,8 @@ def read_rows(pattern: str, schema: Schema, *, max_rows: int, seed: int
 
 
 def _read_file(path: str, schema: Schema) -> pd.DataFrame:
+    from aepipe import fileio, metrics
+
     footer = fileio.parquet_file(path)
     try:
         fields = footer.schema_arrow
@@ -160,6 +174,9 @@ def _schema(schema_file: str | None, model: ModelDirectory | None, real: str
 def _inferred(pattern: str) -> Schema:
     """`aepipe infer-schema`'s guess, with dictionary columns as categories: training cannot
     read them, so infer_schema ignores them, but evaluation decodes them."""
+    from aepipe import fileio
+    from pipelines.infer_schema import infer_from_files
+
     guessed = infer_from_files(pattern)
     footer = fileio.parquet_file(fileio.match(pattern)[0])
     fields = footer.schema_arrow

@@ -15,8 +15,7 @@ from typing import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aepipe import fileio
-from aepipe.errors import InputError
+from aepipe.errors import InputError, OptionsError
 from aepipe.schema import Schema, infer_schema
 
 _LOG = logging.getLogger("aepipe")
@@ -31,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def infer_from_files(pattern: str, *, sample_rows: int = 100_000) -> Schema:
     """A schema guessed from the first file's columns and a sample of up to `sample_rows` rows."""
+    from aepipe import fileio  # imports Beam's file systems: not at the top, for a fast --help
+
     files = fileio.match(pattern)
     arrow_schema = fileio.parquet_file(files[0]).schema_arrow
     sample = _sample(files, arrow_schema, sample_rows)
@@ -42,6 +43,8 @@ def infer_from_files(pattern: str, *, sample_rows: int = 100_000) -> Schema:
 
 
 def _sample(files: Sequence[str], arrow_schema: pa.Schema, rows: int) -> pa.Table:
+    from aepipe import fileio
+
     tables, taken = [], 0
     for path in files:
         for batch in fileio.parquet_file(path).iter_batches(batch_size=min(rows, 65_536)):
@@ -60,6 +63,8 @@ def _distinct_ratio(column: pa.ChunkedArray) -> float:
 
 
 def run(args: argparse.Namespace, beam_args: Sequence[str]) -> Schema:
+    if beam_args:
+        raise OptionsError(f"aepipe infer-schema does not know {' '.join(beam_args)}")
     schema = infer_from_files(args.input, sample_rows=args.sample_rows)
     schema.save(args.output)
     _LOG.info("wrote %s: %s", args.output, ", ".join(

@@ -13,17 +13,14 @@ import argparse
 import logging
 import sys
 import time
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import apache_beam as beam
-import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
+from pipelines.arguments import add_no_verify, add_overwrite, add_trust_model
 
-from aepipe.fileio import refuse_existing_output
-from aepipe.model_dir import ModelDirectory
-from aepipe.sample import BlockSampler, Sample
-from pipelines.common import (WriteRecordBatches, add_no_verify, add_overwrite,
-                              pipeline_options, run_and_count)
+if TYPE_CHECKING:
+    from aepipe.sample import BlockSampler
+# Beam and TensorFlow are imported where the job runs, not here: `--help` and argument errors
+# answer without them.
 
 _LOG = logging.getLogger("aepipe")
 
@@ -35,8 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="prefix of the output Parquet shards")
     parser.add_argument("--shards", type=int, default=0,
                         help="output shards (0: let the runner decide)")
-    parser.add_argument("--key-prefix", default="",
-                        help="prefix of the fresh values of string key columns")
+    parser.add_argument("--key-prefix", default="syn-",
+                        help="prefix of the fresh values of string key columns (default "
+                             "syn-); they are zero-padded to be longer than any training key")
     parser.add_argument("--min-distance", type=float, default=0.0,
                         help="drop synthetic rows closer than this to a --reference row "
                              "(Euclidean, in the model's input space)")
@@ -44,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the training Parquet files, for --min-distance")
     add_overwrite(parser)
     add_no_verify(parser)
+    add_trust_model(parser)
 
 
 def run(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
@@ -51,14 +50,23 @@ def run(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
                   output=args.output, shards=args.shards, key_prefix=args.key_prefix,
                   min_distance=args.min_distance, reference=args.reference,
                   beam_args=beam_args, overwrite=args.overwrite,
-                  verify=not args.no_verify)
+                  verify=not args.no_verify, trust_model=args.trust_model)
 
 
 def sample(*, model_dir: str, num_rows: int, seed: int, output: str, shards: int = 0,
-           key_prefix: str = "", min_distance: float = 0.0, reference: str | None = None,
-           beam_args: Sequence[str] = (), overwrite: bool = False, verify: bool = True) -> int:
-    """Builds and runs the sampling pipeline; returns the number of rows written."""
-    model = ModelDirectory(model_dir, verify_files=verify)
+           key_prefix: str = "syn-", min_distance: float = 0.0, reference: str | None = None,
+           beam_args: Sequence[str] = (), overwrite: bool = False, verify: bool = True,
+           trust_model: bool = False) -> int:
+    """Builds and runs the sampling pipeline; returns the number of rows written.
+    `trust_model` skips the check of the model's ops (see aepipe.trust)."""
+    import apache_beam as beam
+
+    from aepipe.fileio import refuse_existing_output
+    from aepipe.model_dir import ModelDirectory
+    from aepipe.sample import BlockSampler, Sample
+    from pipelines.common import WriteRecordBatches, pipeline_options, run_and_count
+
+    model = ModelDirectory(model_dir, verify_files=verify, trust_model=trust_model)
     sampler = BlockSampler(model, num_rows=num_rows, seed=seed, key_prefix=key_prefix)
     refuse_existing_output(output, overwrite=overwrite)
     if num_rows == 0:
@@ -68,7 +76,8 @@ def sample(*, model_dir: str, num_rows: int, seed: int, output: str, shards: int
     started = time.perf_counter()
     pipeline = beam.Pipeline(options=pipeline_options(beam_args))
     transform = Sample(model_dir, num_rows=num_rows, seed=seed, key_prefix=key_prefix,
-                       min_distance=min_distance, reference=reference)
+                       min_distance=min_distance, reference=reference,
+                       trust_model=trust_model)
     (pipeline
      | "Sample" >> transform
      | "Write" >> WriteRecordBatches(output, transform.output_schema, num_shards=shards))
@@ -84,6 +93,9 @@ def sample(*, model_dir: str, num_rows: int, seed: int, output: str, shards: int
 
 def _write_empty(output: str, sampler: BlockSampler) -> None:
     """No rows still gives one correctly typed file, as a job downstream expects."""
+    import pyarrow.parquet as pq
+    from apache_beam.io.filesystems import FileSystems
+
     path = f"{output}-00000-of-00001.parquet"
     with FileSystems.create(path) as f:
         pq.write_table(sampler.output_schema.empty_table(), f)

@@ -11,11 +11,12 @@ import sys
 import time
 from typing import Sequence
 
-import apache_beam as beam
-
 from aepipe.options import MODELS, NUMERIC_TRANSFORMS, ModelOptions
 from aepipe.schema import Schema
-from pipelines.common import add_overwrite, pipeline_options, read_validated, run_and_count
+from pipelines.arguments import add_overwrite, add_rejected
+
+# Beam and TensorFlow are imported where the job runs, not here: `--help` and argument errors
+# answer without them.
 
 _LOG = logging.getLogger("aepipe")
 
@@ -25,9 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="Parquet files: a glob or a directory")
     parser.add_argument("--schema", required=True, help="schema YAML (see aepipe infer-schema)")
     parser.add_argument("--model-dir", required=True, help="where the model directory goes")
-    parser.add_argument("--rejected", default=None,
-                        help="prefix of the dead-letter Parquet output (default: "
-                             "MODEL_DIR-rejected)")
+    add_rejected(parser, "MODEL_DIR-rejected, beside the model directory")
     add_overwrite(parser)
     model = parser.add_argument_group("model")
     model.add_argument("--model", choices=MODELS, default=defaults.model,
@@ -75,8 +74,12 @@ def train(*, input_pattern: str, schema: Schema, model_dir: str, options: ModelO
           beam_args: Sequence[str] = (), rejected: str | None = None,
           overwrite: bool = False) -> str:
     """Builds and runs the training pipeline; returns the published model directory."""
+    import apache_beam as beam
+
+    from aepipe.fileio import refuse_existing_output
     from aepipe.train import TrainAutoencoder
     from aepipe.validate import check_inputs
+    from pipelines.common import pipeline_options, read_validated, run_and_count
 
     summary = check_inputs(input_pattern, schema)
     _LOG.info("training on %s: %d file(s), %d rows", input_pattern, len(summary.files),
@@ -84,11 +87,12 @@ def train(*, input_pattern: str, schema: Schema, model_dir: str, options: ModelO
     started = time.perf_counter()
     pipeline = beam.Pipeline(options=pipeline_options(beam_args))
     rejected = rejected or model_dir.rstrip("/") + "-rejected"
+    refuse_existing_output(rejected, overwrite=overwrite)
     valid = read_validated(pipeline, summary, schema, rejected)
     valid | TrainAutoencoder(schema=schema, model_dir=model_dir,
                              input_arrow_schema=summary.arrow_schema, options=options,
                              overwrite=overwrite)
-    run_and_count(pipeline, summary, outputs=(rejected,))
+    run_and_count(pipeline, summary, rejected=rejected)
     _LOG.info("training job finished in %.1f s: model in %s", time.perf_counter() - started,
               model_dir)
     return model_dir

@@ -5,6 +5,7 @@ All are refused before the pipeline starts but a corrupt data page, which shows 
 that job fails, removes its temporary files and names the file and row group."""
 
 import glob
+import os
 import logging
 
 import pyarrow as pa
@@ -148,12 +149,15 @@ def test_completed_with_balanced_counts(case, written, rejected, trained_model_d
                                         tmp_path, caplog):
     caplog.set_level(logging.INFO)
     path = case(adult_files, tmp_path)
-    assert _encode(trained_model_dir, path, tmp_path / "out") == 0
+    assert _encode(trained_model_dir, path, tmp_path / "codes" / "out") == 0
     counts = [r.getMessage() for r in caplog.records if r.getMessage().startswith("rows:")]
     assert counts == [f"rows: read {ROWS:,}, rejected {rejected:,}, written {written:,}"]
-    out = pq.read_table(glob.glob(str(tmp_path / "out-0*.parquet")))
-    dead = pq.read_table(glob.glob(str(tmp_path / "out-rejected-*.parquet")))
-    assert (out.num_rows, dead.num_rows) == (written, rejected)
+    out = pq.read_table(glob.glob(str(tmp_path / "codes" / "out-0*.parquet")))
+    dead = glob.glob(str(tmp_path / "codes-rejected" / "out-*.parquet"))
+    assert os.listdir(tmp_path / "codes") == [os.path.basename(p) for p in
+                                              glob.glob(str(tmp_path / "codes" / "out-0*"))]
+    assert (out.num_rows, pq.read_table(dead).num_rows if dead else 0) == (written, rejected)
+    assert bool(dead) == bool(rejected), "a dead-letter file exactly when rows were rejected"
     if case is extra_column:
         assert any("ignoring column(s) not in the schema: comment" in r.getMessage()
                    for r in caplog.records)

@@ -1,9 +1,12 @@
 """The encode job and the Encode transform, on the model trained once per session."""
 
+import datetime
 import glob
+import json
 import logging
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -91,16 +94,16 @@ def test_bad_rows_go_to_the_dead_letter_output_and_counts_balance(trained_model_
                              pa.array(ages, pa.int64()))
     pq.write_table(table, tmp_path / "in.parquet")
     counters = encode(input_pattern=str(tmp_path / "in.parquet"), model_dir=trained_model_dir,
-                      output=str(tmp_path / "out"))
+                      output=str(tmp_path / "codes" / "out"))
     assert counters == {"rows_read": 200, "rows_rejected": 3, "rows_written": 197}
-    rejected = pq.read_table(glob.glob(str(tmp_path / "out-rejected-*.parquet")))
+    rejected = pq.read_table(glob.glob(str(tmp_path / "codes-rejected" / "out-*.parquet")))
     assert rejected.column_names[:3] == ["id", "event_ts", "age"]
     assert dict(zip(rejected.column("id").to_pylist(),
                     rejected.column("reject_reason").to_pylist())) == {
         table.column("id")[5].as_py(): "fnlwgt: nan is not finite",
         table.column("id")[6].as_py(): "fnlwgt: inf is not finite",
         table.column("id")[7].as_py(): "age: null where the schema forbids nulls"}
-    assert read_output(tmp_path / "out").num_rows == 197
+    assert read_output(tmp_path / "codes" / "out").num_rows == 197
 
 
 def test_unseen_categories_are_encoded_not_rejected(trained_model_dir, adult_files, tmp_path):
@@ -166,3 +169,61 @@ def test_multi_processing_encode(trained_model_dir, adult_files, tmp_path):
     assert table.num_rows == 1000
     flagged = table.column("ae_anomaly").to_numpy(zero_copy_only=False).mean()
     assert 0.0 <= flagged < 0.05  # about 1% of training rows score above the 99th percentile
+
+
+def _model_with_ignored_label(trained_model_dir, directory) -> str:
+    """A copy of the session model whose schema also lists `label` as kind ignore (never
+    modelled, so the SavedModel is the same; the manifest is not among the checked files)."""
+    shutil.copytree(trained_model_dir, directory)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["schema"]["columns"].append({"name": "label", "kind": "ignore", "nullable": False})
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    return str(directory)
+
+
+def test_passthrough_copies_ignored_and_unlisted_input_columns(trained_model_dir, adult_files,
+                                                                tmp_path):
+    source = pq.read_table(adult_files["holdout"]).slice(0, 300)
+    source = (source.append_column("label", pa.array([None if i % 11 == 0 else f"L{i % 7}"
+                                                      for i in range(300)]))
+              .append_column("note", pa.array(np.arange(300) * 0.25)))  # in no schema
+    pq.write_table(source, tmp_path / "in.parquet")
+    model_dir = _model_with_ignored_label(trained_model_dir, tmp_path / "model")
+    assert main(["encode", "--input", str(tmp_path / "in.parquet"), "--model-dir", model_dir,
+                 "--output", str(tmp_path / "out"), "--passthrough", "label,note,age"]) == 0
+    table = read_output(tmp_path / "out")
+    assert table.column_names[:5] == ["id", "event_ts", "label", "note", "age"]
+    assert table.num_rows == 300  # a null in an ignored column rejects nothing
+    kept = ["id", "label", "note", "age"]
+    assert table.select(kept).sort_by("id").equals(source.select(kept).sort_by("id"))
+
+
+def test_passthrough_of_a_column_the_input_lacks_is_refused(trained_model_dir, adult_files,
+                                                            tmp_path, caplog):
+    code = main(["encode", "--input", adult_files["holdout"], "--model-dir", trained_model_dir,
+                 "--output", str(tmp_path / "out"), "--passthrough", "nosuch"])
+    assert code == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "'nosuch'" in errors[0] and "holdout.parquet" in errors[0]
+    assert not glob.glob(str(tmp_path / "out*"))
+
+
+@pytest.mark.parametrize("date_type", [pa.date32(), pa.date64()])
+def test_date_timestamps_are_written_as_utc_microsecond_timestamps(trained_model_dir,
+                                                                   adult_files, tmp_path,
+                                                                   date_type):
+    source = pq.read_table(adult_files["holdout"]).slice(0, 100)
+    days = [None if i % 9 == 0 else datetime.date(2020, 1, 1) + datetime.timedelta(days=37 * i)
+            for i in range(100)]
+    source = source.set_column(source.schema.get_field_index("event_ts"), "event_ts",
+                               pa.array(days, date_type))
+    pq.write_table(source, tmp_path / "in.parquet")
+    encode(input_pattern=str(tmp_path / "in.parquet"), model_dir=trained_model_dir,
+           output=str(tmp_path / "out"))
+    table = read_output(tmp_path / "out")
+    assert table.schema.field("event_ts").type == pa.timestamp("us", tz="UTC")
+    midnight = {key: None if day is None else datetime.datetime.combine(
+        day, datetime.time(), tzinfo=datetime.timezone.utc)
+        for key, day in zip(source.column("id").to_pylist(), days)}
+    assert {key: time for key, time in zip(table.column("id").to_pylist(),
+                                           table.column("event_ts").to_pylist())} == midnight

@@ -4,6 +4,9 @@ record their prior, sample within the schema contract and keep zero-inflated col
 
 import glob
 import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -73,12 +76,30 @@ def test_zero_inflated_capital_gain_keeps_its_zeros(model_and_sample, adult_file
         np.mean(real == 0), abs=0.03)
 
 
-def test_codes_are_deterministic(model_and_sample, adult_files):
+def test_codes_are_deterministic(model_and_sample, adult_files, tmp_path):
+    """Encoding is a pure function of the model directory and the rows: the same batch gives
+    bit-identical codes twice in one process and from a second load in another process."""
     model, _ = model_and_sample
     batch = pq.read_table(adult_files["holdout"]).to_batches()[0]
     first, _ = model.encode(batch)
     second, _ = model.encode(batch)
     np.testing.assert_array_equal(first, second)
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        import pyarrow.parquet as pq
+        from aepipe.model_dir import ModelDirectory
+        batch = pq.read_table(sys.argv[2]).to_batches()[0]
+        np.save(sys.argv[3], ModelDirectory(sys.argv[1]).encode(batch)[0])
+    """)
+    result = subprocess.run(
+        [sys.executable, "-c", script, model.path, adult_files["holdout"],
+         str(tmp_path / "codes.npy")], capture_output=True, text=True, timeout=300,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert result.returncode == 0, result.stderr[-4000:]
+    other = np.load(tmp_path / "codes.npy")
+    assert other.dtype == first.dtype and other.shape == first.shape == (batch.num_rows, 8)
+    np.testing.assert_array_equal(other, first)
 
 
 def test_the_plain_autoencoder_reconstructs_held_out_rows(ae_dir, adult_files):

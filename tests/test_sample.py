@@ -1,5 +1,6 @@
 """The sample job and the Sample transform, on the model trained once per session."""
 
+import datetime
 import glob
 import json
 import logging
@@ -14,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from aepipe.cli import main
+from aepipe.model_dir import ModelDirectory
 from aepipe.sample import BLOCK_ROWS
 from pipelines.sample import sample
 
@@ -180,8 +182,6 @@ def test_the_distance_guard_drops_copies_and_keeps_distant_rows(trained_model, a
 
 def test_sampling_with_a_minimum_distance_reports_what_it_dropped(trained_model_dir, trained_model,
                                                                   adult_files, tmp_path, caplog):
-    from aepipe.privacy import DistanceGuard
-
     caplog.set_level(logging.INFO)
     rows = 3000
     assert main(["sample", "--model-dir", trained_model_dir, "--num-rows", str(rows),
@@ -192,11 +192,131 @@ def test_sampling_with_a_minimum_distance_reports_what_it_dropped(trained_model_
     assert any(r.getMessage() == f"dropped {dropped} synthetic rows closer than 1 to a "
                "reference row" for r in caplog.records)
     assert 0 < dropped < rows
-    guard = DistanceGuard.from_files(trained_model, adult_files["train"], 1.0)
-    assert (guard.nearest_distances(kept.combine_chunks().to_batches()[0]) >= 1.0).all()
+    # The oracle: the same rows without the guard, and each one's nearest training row by brute
+    # force over the transform signature's outputs, laid out here (not by aepipe.privacy).
+    assert main(["sample", "--model-dir", trained_model_dir, "--num-rows", str(rows),
+                 "--seed", "4", "--output", str(tmp_path / "unguarded")]) == 0
+    everything = read_sample(tmp_path / "unguarded")
+    nearest = _nearest_distances(_input_space(trained_model, everything),
+                                 _input_space(trained_model, pq.read_table(adult_files["train"])))
+    kept_keys = set(kept.column("id").to_pylist())
+    is_kept = np.array([key in kept_keys for key in everything.column("id").to_pylist()])
+    assert kept.equals(everything.filter(pa.array(is_kept)))
+    clear = np.abs(nearest - 1.0) > 1e-6  # closer calls may go either way in float arithmetic
+    np.testing.assert_array_equal(is_kept[clear], nearest[clear] >= 1.0)
+    assert (nearest[is_kept] >= 1.0 - 1e-6).all()
+
+
+def _input_space(model, table: pa.Table) -> np.ndarray:
+    """Rows as the encoder reads them, from the `transform` signature's outputs: per modelled
+    column in schema order, a categorical's index one-hot over its vocabulary plus the
+    out-of-vocabulary and null classes, or a number's (boolean's) value then, when the column is
+    nullable, its null flag."""
+    parts = [model.transform(batch) for batch in table.to_batches(max_chunksize=4096)]
+    values = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    columns = []
+    for column in model.manifest["schema"]["columns"]:
+        name, kind = column["name"], column["kind"]
+        if kind == "categorical":
+            one_hot = np.zeros((table.num_rows, len(model.manifest["vocabularies"][name]) + 2))
+            one_hot[np.arange(table.num_rows), values[name]] = 1.0
+            columns.append(one_hot)
+        elif kind in ("numeric", "integer", "boolean"):
+            columns.append(values[name][:, None])
+            if column["nullable"]:
+                columns.append(values[name + "__null"][:, None])
+    return np.concatenate(columns, axis=1).astype(np.float64)
+
+
+def _nearest_distances(rows: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Each row's Euclidean distance to its nearest reference row, by brute force."""
+    nearest = np.empty(len(rows))
+    for start in range(0, len(rows), 16):
+        differences = rows[start:start + 16, None, :] - reference[None, :, :]
+        nearest[start:start + 16] = np.sqrt((differences ** 2).sum(axis=2)).min(axis=1)
+    return nearest
 
 
 def test_a_minimum_distance_without_reference_is_refused(trained_model_dir, tmp_path, caplog):
     assert main(["sample", "--model-dir", trained_model_dir, "--num-rows", "5", "--seed", "1",
                  "--output", str(tmp_path / "x"), "--min-distance", "1"]) == 2
     assert "--reference" in error_of(caplog)
+
+
+# Training keys that naive fresh keys would repeat: integers 0..N-1 (shuffled), and strings
+# "0", "1", … and "syn-0", "syn-1", … (what index keys with no prefix or "syn-" would be).
+KEYED_ROWS = 600
+
+
+@pytest.fixture(scope="module")
+def keyed_training(tmp_path_factory) -> tuple[str, pa.Table]:
+    from aepipe.options import ModelOptions
+    from aepipe.schema import Column, Kind, Schema
+    from conftest import train_sample_model
+
+    rng = np.random.default_rng(5)
+    half = KEYED_ROWS // 2
+    table = pa.table({
+        "cust": pa.array(rng.permutation(KEYED_ROWS), pa.int64()),
+        "sid": pa.array([str(i) for i in range(half)] + [f"syn-{i}" for i in range(half)]),
+        "day": pa.array(rng.integers(19_000, 19_400, KEYED_ROWS).astype(np.int32)
+                        ).cast(pa.date32()),
+        "x": pa.array(rng.normal(size=KEYED_ROWS)),
+        "c": pa.array(rng.choice(["a", "b", "c"], KEYED_ROWS)),
+    })
+    root = tmp_path_factory.mktemp("keyed")
+    pq.write_table(table, root / "train.parquet")
+    schema = Schema((Column("cust", Kind.KEY, False), Column("sid", Kind.KEY, False),
+                     Column("day", Kind.TIMESTAMP), Column("x", Kind.NUMERIC),
+                     Column("c", Kind.CATEGORICAL)))
+    model_dir = train_sample_model(str(root / "train.parquet"), schema, str(root / "model"),
+                                   ModelOptions(seed=1, epochs=2, hidden=(8,), code_size=2))
+    return model_dir, table
+
+
+def test_the_manifest_records_key_and_timestamp_ranges(keyed_training):
+    model_dir, table = keyed_training
+    recorded = ModelDirectory(model_dir).manifest["passthrough_ranges"]
+    days = [(d - datetime.date(1970, 1, 1)).days for d in table.column("day").to_pylist()]
+    assert recorded == {"cust": [0, KEYED_ROWS - 1],
+                        "sid": [min(map(len, table.column("sid").to_pylist())),
+                                max(map(len, table.column("sid").to_pylist()))],
+                        "day": [min(days), max(days)]}
+
+
+@pytest.mark.parametrize("prefix", [None, "", "syn-"])
+def test_fresh_keys_never_equal_a_training_key(keyed_training, tmp_path, prefix):
+    model_dir, table = keyed_training
+    rows = 2 * KEYED_ROWS + 7
+    options = {} if prefix is None else {"key_prefix": prefix}
+    assert sample(model_dir=model_dir, num_rows=rows, seed=2, output=str(tmp_path / "s"),
+                  **options) == rows
+    synthetic = pq.read_table(sorted(glob.glob(str(tmp_path / "s-*.parquet"))))
+    assert synthetic.schema.equals(table.schema, check_metadata=False)  # dates stay dates
+    for name in ("cust", "sid"):
+        keys = synthetic.column(name).to_pylist()
+        assert None not in keys and len(set(keys)) == rows, name
+        assert not set(keys) & set(table.column(name).to_pylist()), name
+    expected_prefix = "syn-" if prefix is None else prefix
+    assert all(k.startswith(expected_prefix) for k in synthetic.column("sid").to_pylist())
+
+
+def test_fresh_integer_keys_past_the_type_maximum_are_refused(keyed_training):
+    from aepipe.errors import OptionsError
+    from aepipe.sample import BlockSampler
+
+    model = ModelDirectory(keyed_training[0])
+    model.manifest["passthrough_ranges"]["cust"] = [0, 2**63 - 11]
+    BlockSampler(model, num_rows=10, seed=1)  # 2**63 - 10 … 2**63 - 1 fit int64
+    with pytest.raises(OptionsError, match="'cust'"):
+        BlockSampler(model, num_rows=11, seed=1)
+
+
+def test_a_model_trained_before_key_ranges_were_recorded_is_refused(keyed_training):
+    from aepipe.errors import ModelDirError
+    from aepipe.sample import BlockSampler
+
+    model = ModelDirectory(keyed_training[0])
+    del model.manifest["passthrough_ranges"]["sid"]
+    with pytest.raises(ModelDirError, match="'sid'.*retrain"):
+        BlockSampler(model, num_rows=10, seed=1)

@@ -1,0 +1,33 @@
+"""Argument definitions every job shares.
+
+Imports nothing heavy: a job module's top level (its docstring and `add_arguments`) must load
+without TensorFlow or Apache Beam, so that `--help` and argument errors answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_overwrite(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing output instead of refusing")
+
+
+def add_no_verify(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-verify", action="store_true",
+                        help="load the model even if its files differ from the manifest's "
+                             "SHA-256 digests")
+
+
+def add_trust_model(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trust-model", action="store_true",
+                        help="load the model even if its SavedModel holds ops aepipe's export "
+                             "never produces (ops that may read or write files or run code); "
+                             "only for a model whose source you trust")
+
+
+def add_rejected(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--rejected", default=None, metavar="PREFIX",
+                        help="prefix of the dead-letter Parquet output, written only when a "
+                             f"row is rejected (default: {default})")
