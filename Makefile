@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 WORKDIR ?= demo-output
 
-.PHONY: demo test bench clean
+.PHONY: demo test worker-check bench clean
 
 $(STAMP): setup.py constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q tests
+
+# What Dataflow workers get (the Dockerfile's install), in a fresh venv outside the repository,
+# run end to end on the multi-process DirectRunner; needs neither .venv nor docker.
+worker-check:
+	PYTHON=$(PYTHON) bash scripts/check_worker_env.sh
 
 clean:
 	rm -rf $(VENV) $(WORKDIR)

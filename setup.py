@@ -37,13 +37,14 @@ setup(
         "scikit-learn>=1.3,<2",
         "scipy>=1.9,<2",
         "matplotlib>=3.5,<4",
+        "sdmetrics>=0.32,<0.33",  # aepipe evaluate: SDMetrics' own column and pair scores
         "threadpoolctl>=3",
     ],
     extras_require={
         # `aepipe.feature_store.feature_view`: the encoded output as a Feast FeatureView.
         "feast": FEAST,
-        "test": ["pytest", "hypothesis", "polars", "duckdb", "sdmetrics>=0.32,<0.33",
-                 "gcp-storage-emulator"] + FEAST,  # the GCS emulator: tests/test_object_store.py
+        # gcp-storage-emulator: the GCS emulator of tests/test_object_store.py
+        "test": ["pytest", "hypothesis", "polars", "duckdb", "gcp-storage-emulator"] + FEAST,
     },
     entry_points={"console_scripts": ["aepipe=aepipe.cli:main"]},
 )

@@ -1,5 +1,6 @@
 """SDMetrics' own Quality Report on a real and a synthetic table: the cross-check of
-`aepipe.metrics` on full-size data. Runs in the peer venv (sdmetrics needs pandas < 3).
+`aepipe.metrics` on full-size data. Runs in the peer venv, beside the SDV release the peers
+were measured with.
 
     PEER_PYTHON benchmarks/sdmetrics_check.py --real REAL.parquet --synthetic 'PATTERN' \
         --metadata-from REAL.parquet

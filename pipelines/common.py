@@ -104,6 +104,8 @@ def run_and_count(pipeline: beam.Pipeline, inputs: InputSummary | None = None, *
 
 def _remove_shards(prefix: str) -> None:
     """Deletes the shards a sink wrote at `prefix`, and their directory if it is left empty."""
+    if "://" not in prefix:
+        prefix = os.path.abspath(prefix)  # Beam's local match needs a directory part
     shards = [m.path for m in FileSystems.match([f"{prefix}-*-of-*"])[0].metadata_list]
     if shards:
         FileSystems.delete(shards)

@@ -1,12 +1,14 @@
-"""aepipe.metrics keeps SDMetrics 0.32.0's definitions: checked against the figures sdmetrics
-itself gave for small random tables (tests/sdmetrics_reference; sdmetrics needs pandas < 3, so
-it cannot be installed beside our pins), and pinned by hand-computed values."""
+"""aepipe.metrics keeps SDMetrics 0.32.0's definitions. Its per-column and per-pair scores are
+sdmetrics' own metrics; what it does around them (the numeric columns binned for mixed pairs,
+the thresholds, the means) and its own DCR are checked here against what sdmetrics itself gives
+for the same small random tables (its QualityReport, calculate_dcr and
+DCROverfittingProtection, run live), and pinned by hand-computed values."""
 
 from __future__ import annotations
 
-import json
+import logging
 import math
-from pathlib import Path
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -21,78 +23,145 @@ SCHEMA = Schema((Column("x", Kind.NUMERIC), Column("y", Kind.NUMERIC),
                  Column("d", Kind.CATEGORICAL), Column("b", Kind.BOOLEAN)))
 TYPES = {"x": pa.float64(), "y": pa.float64(), "n": pa.float64(), "c": pa.string(),
          "d": pa.string(), "b": pa.bool_()}
-CASES = json.loads((Path(__file__).parent / "sdmetrics_reference" / "cases.json").read_text())
+SDTYPES = {"x": "numerical", "y": "numerical", "n": "numerical", "c": "categorical",
+           "d": "categorical", "b": "boolean"}
+METADATA = {"columns": {name: {"sdtype": sdtype} for name, sdtype in SDTYPES.items()}}
 TOLERANCE = 1e-9
 
 
-def frame(columns: dict, schema: Schema = SCHEMA) -> pd.DataFrame:
+def frame(columns: dict | pd.DataFrame, schema: Schema = SCHEMA) -> pd.DataFrame:
+    """An evaluation frame (through Arrow, as `aepipe evaluate` reads its inputs)."""
+    if isinstance(columns, pd.DataFrame):
+        columns = {name: columns[name].astype(object).where(columns[name].notna(), None)
+                   for name in columns.columns}
     types = {c.name: TYPES.get(c.name) for c in schema.columns}
     return metrics.evaluation_frame(
-        pa.table({name: pa.array(values, types[name]) for name, values in columns.items()}),
-        schema)
+        pa.table({name: pa.array(list(values), types[name])
+                  for name, values in columns.items()}), schema)
+
+
+def random_table(rng: np.random.Generator, rows: int, shift: float) -> pd.DataFrame:
+    """Correlated numbers with nulls, an integer column, categories tied to the numbers (one
+    only when shifted), nulls in a category column, a boolean; as sdmetrics takes them."""
+    x = np.round(rng.normal(shift, 1, rows), 4)
+    y = np.round(0.8 * x + rng.normal(0, 0.6, rows), 4)
+    n = rng.integers(0, 20, rows).astype(float)
+    x[rng.random(rows) < 0.1] = np.nan
+    n[rng.random(rows) < 0.05] = np.nan
+    categories = ["a", "b", "c", "d"] + (["z"] if shift else [])
+    c = np.where(x > 0.5, "a", rng.choice(categories, rows)).astype(object)
+    c[rng.random(rows) < 0.1] = None
+    d = np.where(y > 0, rng.choice(["p", "q"], rows), rng.choice(["p", "q", "r"], rows))
+    b = rng.random(rows) < 0.3 + 0.2 * shift
+    return pd.DataFrame({"x": x, "y": y, "n": n, "c": c, "d": d.astype(object), "b": b})
+
+
+def random_case(seed: int) -> dict[str, pd.DataFrame]:
+    """Real, synthetic and held-out tables; case 3 has a constant synthetic column and half
+    the real categories null, case 4 synthetic rows equal to the real ones."""
+    rng = np.random.default_rng(seed)
+    real, synthetic = random_table(rng, 200, 0.0), random_table(rng, 150, 0.3 * seed)
+    holdout = random_table(rng, 120, 0.0)
+    if seed == 3:
+        synthetic["n"] = 3.0                       # a constant column: correlation undefined
+        real.loc[real.index[:100], "c"] = None     # half the real categories null
+    if seed == 4:
+        synthetic = real.copy()
+    return {"real": real, "synthetic": synthetic, "holdout": holdout}
+
+
+def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, *, thresholds: bool):
+    """sdmetrics' own single-table QualityReport; without thresholds every pair counts."""
+    from sdmetrics.reports.single_table import QualityReport
+
+    report = QualityReport()
+    if not thresholds:
+        report.real_correlation_threshold = report.real_association_threshold = 0
+    report.generate(real, synthetic, METADATA, verbose=False)
+    return report
 
 
 def same(expected) -> pytest.approx:
-    """Equal to TOLERANCE, NaN (None in the reference) equal to NaN."""
-    return pytest.approx(math.nan if expected is None else expected, abs=TOLERANCE,
-                         nan_ok=True)
+    """Equal to TOLERANCE, NaN (or None) equal to NaN."""
+    return pytest.approx(math.nan if expected is None or pd.isna(expected) else expected,
+                         abs=TOLERANCE, nan_ok=True)
 
 
-@pytest.fixture(scope="module", params=range(len(CASES)), ids=lambda i: f"case{i}")
+@pytest.fixture(scope="module", params=range(5), ids=lambda i: f"case{i}")
 def case(request) -> dict:
-    case = CASES[request.param]
-    return {**case, **{name: frame(case[name]) for name in ("real", "synthetic", "holdout")}}
+    """A random case: sdmetrics' tables (`raw`), ours, and sdmetrics' reports on them."""
+    raw = random_case(request.param)
+    logging.getLogger("sdmetrics").setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. pearsonr on a constant column
+        reports = {thresholds: quality_report(raw["real"], raw["synthetic"],
+                                              thresholds=thresholds)
+                   for thresholds in (True, False)}
+    return {"raw": raw, "reports": reports, **{name: frame(table) for name, table in raw.items()}}
 
 
-def test_column_shapes_match_sdmetrics(case):
-    shapes = metrics.column_shapes(case["real"], case["synthetic"], SCHEMA)
-    assert {d["column"]: d["score"] for d in shapes["columns"]} == {
-        name: same(score) for name, score in case["shapes"].items()}
-    assert shapes["score"] == same(case["column_shapes"])
+def test_quality_matches_sdmetrics_quality_report(case):
+    report = case["reports"][True]
+    figures = metrics.quality(case["real"], case["synthetic"], SCHEMA)
+    properties = report.get_properties().set_index("Property")["Score"]
+    assert figures["score"] == same(report.get_score())
+    assert figures["column_shapes"]["score"] == same(properties["Column Shapes"])
+    assert figures["column_pair_trends"]["score"] == same(properties["Column Pair Trends"])
+    unthresholded = case["reports"][False].get_properties().set_index("Property")["Score"]
+    assert figures["column_pair_trends"]["score_all_pairs"] == same(
+        unthresholded["Column Pair Trends"])
 
 
-def test_column_pair_trends_match_sdmetrics(case):
-    trends = metrics.column_pair_trends(case["real"], case["synthetic"], SCHEMA)
-    assert trends["score"] == same(case["column_pair_trends"])
-    assert trends["score_all_pairs"] == same(case["column_pair_trends_all_pairs"])
-    assert len(trends["pairs"]) == len(case["pairs"]) == 15
-    for mine, theirs in zip(trends["pairs"], case["pairs"]):
-        assert (mine["columns"], mine["metric"]) == (theirs["columns"], theirs["metric"])
-        assert mine["meets_threshold"] == theirs["meets_threshold"], mine
-        if theirs["meets_threshold"]:  # below a threshold, sdmetrics leaves the score NaN
-            assert mine["score"] == same(theirs["score"]), mine
+def test_column_shapes_match_sdmetrics_details(case):
+    details = case["reports"][True].get_details("Column Shapes")
+    shapes = metrics.column_shapes(case["real"], case["synthetic"], SCHEMA)["columns"]
+    assert [(d["column"], d["metric"]) for d in shapes] == list(
+        zip(details["Column"], details["Metric"]))
+    assert [d["score"] for d in shapes] == [same(score) for score in details["Score"]]
+
+
+def test_column_pair_trends_match_sdmetrics_details(case):
+    """The thresholded report gives each pair's real correlation or association and whether
+    it counts (and leaves the score out below a threshold); the unthresholded one every
+    pair's score and synthetic correlation."""
+    thresholded, everything = (case["reports"][t].get_details("Column Pair Trends")
+                               for t in (True, False))
+    pairs = metrics.column_pair_trends(case["real"], case["synthetic"], SCHEMA)["pairs"]
+    assert len(pairs) == len(thresholded) == len(everything) == 15
+    for mine, (_, theirs), (_, all_pairs) in zip(pairs, thresholded.iterrows(),
+                                                 everything.iterrows()):
+        assert (mine["columns"], mine["metric"]) == (
+            [theirs["Column 1"], theirs["Column 2"]], theirs["Metric"])
+        assert mine["meets_threshold"] == (theirs["Meets Threshold?"] is True), mine
+        assert mine["score"] == same(all_pairs["Score"]), mine
+        if theirs["Meets Threshold?"] is True:
+            assert mine["score"] == same(theirs["Score"]), mine
         if mine["metric"] == "CorrelationSimilarity":
-            assert mine["real_correlation"] == same(theirs["real_correlation"]), mine
-        elif theirs["real_association"] is not None:
-            assert mine["real_association"] == same(theirs["real_association"]), mine
-
-
-def test_quality_score_matches_sdmetrics(case):
-    assert metrics.quality(case["real"], case["synthetic"], SCHEMA)["score"] == same(
-        case["score"])
+            assert mine["real_correlation"] == same(theirs["Real Correlation"]), mine
+            assert mine["synthetic_correlation"] == same(
+                all_pairs["Synthetic Correlation"]), mine
+        else:
+            assert mine["real_association"] == same(theirs["Real Association"]), mine
 
 
 def test_dcr_matches_sdmetrics(case):
-    for rows, expected in (("synthetic", "dcr_synthetic"), ("holdout", "dcr_holdout")):
+    from sdmetrics.single_table import DCROverfittingProtection
+    from sdmetrics.single_table.privacy.dcr_utils import calculate_dcr
+
+    raw = case["raw"]
+    for rows in ("synthetic", "holdout"):
         np.testing.assert_allclose(metrics.dcr(case[rows], case["real"], SCHEMA),
-                                   case[expected], rtol=0, atol=TOLERANCE)
+                                   calculate_dcr(raw[rows], raw["real"], METADATA),
+                                   rtol=0, atol=TOLERANCE)
     figures = metrics.privacy(training=case["real"], synthetic=case["synthetic"],
                               holdout=case["holdout"], schema=SCHEMA)
     assert figures["dcr_overfitting_protection"]["score"] == same(
-        case["dcr_overfitting_protection"])
-
-
-def test_sparse_contingency_counts_equal_the_dense_ones(case, monkeypatch):
-    dense = metrics.column_pair_trends(case["real"], case["synthetic"], SCHEMA)
-    monkeypatch.setattr(metrics, "_DENSE_TABLE_CELLS", 0)
-    sparse = metrics.column_pair_trends(case["real"], case["synthetic"], SCHEMA)
-    for first, second in zip(dense["pairs"], sparse["pairs"]):
-        for key in ("score", "real_association"):
-            assert first.get(key) == pytest.approx(second.get(key), abs=1e-12, nan_ok=True)
+        DCROverfittingProtection.compute(raw["real"], raw["synthetic"], raw["holdout"],
+                                         METADATA, None))
 
 
 def test_identical_tables_score_one_on_every_shape_and_trend():
-    real = frame(CASES[0]["real"])
+    real = frame(random_case(0)["real"])
     figures = metrics.quality(real, real.copy(), SCHEMA)
     assert [d["score"] for d in figures["column_shapes"]["columns"]] == [1.0] * 6
     assert all(p["score"] == pytest.approx(1.0) for p in figures["column_pair_trends"]["pairs"])
@@ -133,6 +202,9 @@ def test_correlation_similarity_of_opposite_correlations_is_zero():
     assert figures == {"score": pytest.approx(0.0), "real_correlation": pytest.approx(1.0),
                        "synthetic_correlation": pytest.approx(-1.0)}
     assert math.isnan(metrics.correlation_similarity(np.c_[x, x], np.c_[x, x * 0])["score"])
+    one_complete_row = np.c_[[1.0, 2.0, np.nan], [5.0, np.nan, 6.0]]
+    figures = metrics.correlation_similarity(one_complete_row, np.c_[x, x][:3])
+    assert all(math.isnan(v) for v in figures.values())
 
 
 def test_contingency_similarity_counts_null_as_a_value():
@@ -142,6 +214,18 @@ def test_contingency_similarity_counts_null_as_a_value():
     real = pd.DataFrame({"a": ["p", "p"], "b": [None, "x"]})
     synthetic = pd.DataFrame({"a": ["p", "p"], "b": ["x", "x"]})
     assert metrics.contingency_similarity(real, synthetic)["score"] == pytest.approx(0.5)
+
+
+def test_contingency_similarity_gives_cramers_v_and_scores_pairs_without_association():
+    real = pd.DataFrame({"a": ["p", "p", "q", "q"], "b": ["x", "x", "y", "y"]})
+    assert metrics.contingency_similarity(real, real.copy()) == {
+        "score": pytest.approx(1.0), "real_association": pytest.approx(1.0)}
+    independent = pd.DataFrame({"a": ["p", "p", "q", "q"], "b": ["x", "y", "x", "y"]})
+    figures = metrics.contingency_similarity(independent, real)  # V = 0: sdmetrics skips it
+    assert figures == {"score": pytest.approx(0.5), "real_association": pytest.approx(0.0)}
+    one_row = pd.DataFrame({"a": ["p", "p"], "b": ["x", "y"]})
+    figures = metrics.contingency_similarity(one_row, one_row.copy())
+    assert figures["score"] == pytest.approx(1.0) and math.isnan(figures["real_association"])
 
 
 def test_discretize_gives_the_maximum_and_null_the_last_code():
@@ -174,7 +258,7 @@ def test_pairs_below_the_thresholds_count_only_in_the_all_pairs_mean():
 
 
 def test_exact_copy_share():
-    table = frame(CASES[0]["real"])
+    table = frame(random_case(0)["real"])
     assert metrics.exact_copy_share(table, table.copy(), SCHEMA) == 1.0
     shifted = table.assign(y=table["y"] + 1000)
     assert metrics.exact_copy_share(shifted, table, SCHEMA) == 0.0
@@ -183,7 +267,7 @@ def test_exact_copy_share():
 
 
 def test_dcr_of_identical_rows_is_zero():
-    table = frame(CASES[1]["real"])
+    table = frame(random_case(1)["real"])
     assert not metrics.dcr(table, table.copy(), SCHEMA).any()
 
 
@@ -199,7 +283,7 @@ def test_dcr_by_hand():
 
 
 def test_privacy_of_a_copy_of_the_training_rows():
-    training, holdout = frame(CASES[0]["real"]), frame(CASES[0]["holdout"])
+    training, holdout = (frame(random_case(0)[name]) for name in ("real", "holdout"))
     figures = metrics.privacy(training=training, synthetic=training.copy(), holdout=holdout,
                               schema=SCHEMA, query_rows=50, reference_rows=1000)
     assert figures["exact_copies"] == {"synthetic_share": 1.0, "holdout_share": 0.0}
