@@ -31,9 +31,12 @@ def is_local(path: str) -> bool:
 
 
 def as_glob(pattern: str) -> str:
-    """A directory stands for the files directly in it."""
+    """A directory stands for the files directly in it; a local glob gets a directory part
+    (`./x-*`), without which Beam's local file system matches nothing."""
     if _is_directory(pattern):
         return FileSystems.join(pattern.rstrip("/"), "*")
+    if is_local(pattern) and not os.path.dirname(pattern):
+        return "./" + pattern
     return pattern
 
 
@@ -135,7 +138,7 @@ def refuse_existing_directory(path: str, *, overwrite: bool) -> None:
 
 
 def _refuse_existing(output: str, pattern: str, what: str, *, overwrite: bool) -> None:
-    existing = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+    existing = [m.path for m in FileSystems.match([as_glob(pattern)])[0].metadata_list]
     if existing and not overwrite:
         raise OutputError(f"output {output} already holds {len(existing)} file(s), e.g. "
                           f"{existing[0]}; choose another {what} or pass --overwrite")

@@ -18,10 +18,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from aepipe.batches import as_table, rejected_schema
 from aepipe.errors import AepipeError
+from aepipe.fileio import as_glob, parquet_file, refuse_existing_output
 from aepipe.schema import Schema
 from aepipe.validate import METRICS_NAMESPACE, InputSummary, ValidateBatches, find_unreadable
-# The argument helpers live in a module that imports nothing heavy (see pipelines.arguments).
-from pipelines.arguments import add_no_verify, add_overwrite  # noqa: F401
 
 _LOG = logging.getLogger("aepipe")
 
@@ -74,6 +73,14 @@ def default_rejected(output: str) -> str:
     return posixpath.join(directory.rstrip("/") + "-rejected", name)
 
 
+def prepare_rejected(prefix: str, *, overwrite: bool) -> None:
+    """Refuses a dead-letter prefix that already holds rejected rows, unless `overwrite`; shards
+    with no rows, which a killed run can leave, hold nothing to lose and are removed."""
+    if _shards(prefix) and not any(parquet_file(p).metadata.num_rows for p in _shards(prefix)):
+        _remove_shards(prefix)
+    refuse_existing_output(prefix, overwrite=overwrite)
+
+
 def _is_bucket(path: str) -> bool:
     return "://" in path and "/" not in path.split("://", 1)[1].strip("/")
 
@@ -102,11 +109,14 @@ def run_and_count(pipeline: beam.Pipeline, inputs: InputSummary | None = None, *
     return counters
 
 
+def _shards(prefix: str) -> list[str]:
+    """The shards a sink wrote at `prefix` (PREFIX-SSSSS-of-NNNNN...)."""
+    return [m.path for m in FileSystems.match([as_glob(f"{prefix}-*-of-*")])[0].metadata_list]
+
+
 def _remove_shards(prefix: str) -> None:
     """Deletes the shards a sink wrote at `prefix`, and their directory if it is left empty."""
-    if "://" not in prefix:
-        prefix = os.path.abspath(prefix)  # Beam's local match needs a directory part
-    shards = [m.path for m in FileSystems.match([f"{prefix}-*-of-*"])[0].metadata_list]
+    shards = _shards(prefix)
     if shards:
         FileSystems.delete(shards)
     directory = posixpath.dirname(prefix)

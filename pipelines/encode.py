@@ -67,14 +67,14 @@ def encode(*, input_pattern: str, model_dir: str, output: str,
     from aepipe.model_dir import ModelDirectory
     from aepipe.validate import check_inputs
     from pipelines.common import (WriteRecordBatches, default_rejected, pipeline_options,
-                                  read_validated, run_and_count)
+                                  prepare_rejected, read_validated, run_and_count)
 
     options = EncodeOptions() if options is None else options
     model = ModelDirectory(model_dir, verify_files=verify, trust_model=trust_model)
     summary = check_inputs(input_pattern, model.schema, extra_columns=options.passthrough)
     rejected = rejected or default_rejected(output)
-    for prefix in (output, rejected):
-        refuse_existing_output(prefix, overwrite=overwrite)
+    refuse_existing_output(output, overwrite=overwrite)
+    prepare_rejected(rejected, overwrite=overwrite)
     _LOG.info("encoding %s: %d file(s), %d rows, code size %d", input_pattern,
               len(summary.files), summary.num_rows, model.code_size)
     started = time.perf_counter()

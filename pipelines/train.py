@@ -76,10 +76,10 @@ def train(*, input_pattern: str, schema: Schema, model_dir: str, options: ModelO
     """Builds and runs the training pipeline; returns the published model directory."""
     import apache_beam as beam
 
-    from aepipe.fileio import refuse_existing_output
     from aepipe.train import TrainAutoencoder
     from aepipe.validate import check_inputs
-    from pipelines.common import pipeline_options, read_validated, run_and_count
+    from pipelines.common import (pipeline_options, prepare_rejected, read_validated,
+                                  run_and_count)
 
     summary = check_inputs(input_pattern, schema)
     _LOG.info("training on %s: %d file(s), %d rows", input_pattern, len(summary.files),
@@ -87,7 +87,7 @@ def train(*, input_pattern: str, schema: Schema, model_dir: str, options: ModelO
     started = time.perf_counter()
     pipeline = beam.Pipeline(options=pipeline_options(beam_args))
     rejected = rejected or model_dir.rstrip("/") + "-rejected"
-    refuse_existing_output(rejected, overwrite=overwrite)
+    prepare_rejected(rejected, overwrite=overwrite)
     valid = read_validated(pipeline, summary, schema, rejected)
     valid | TrainAutoencoder(schema=schema, model_dir=model_dir,
                              input_arrow_schema=summary.arrow_schema, options=options,

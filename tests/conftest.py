@@ -4,6 +4,9 @@ trained on it once per test session (TFT and TensorFlow start-up make training p
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pyarrow as pa
@@ -16,6 +19,7 @@ from aepipe.schema import Column, Kind, Schema
 
 quiet_startup()
 
+ROOT = os.path.dirname(os.path.dirname(__file__))
 TRAIN_ROWS = 4000
 HOLDOUT_ROWS = 1000
 
@@ -100,3 +104,17 @@ def trained_model(trained_model_dir):
     from aepipe.model_dir import ModelDirectory
 
     return ModelDirectory(trained_model_dir)
+
+
+def kill_training_at_first_epoch(*args: str) -> None:
+    """Runs `python -m pipelines.train ARGS --epochs 50 --patience 50` and kills its whole
+    process group with SIGKILL as soon as it logs its first epoch."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.train", *args, "--epochs", "50", "--patience", "50"],
+        stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True)
+    for line in process.stderr:
+        if "epoch 1/" in line:
+            os.killpg(process.pid, signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "the run ended before its first epoch"

@@ -4,7 +4,6 @@ import glob
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 
@@ -13,8 +12,7 @@ import pyarrow.parquet as pq
 
 from aepipe import datasets
 from aepipe.cli import main
-
-ROOT = os.path.dirname(os.path.dirname(__file__))
+from conftest import ROOT, kill_training_at_first_epoch
 
 
 def test_the_manifest_lists_a_digest_of_every_file(trained_model_dir):
@@ -43,21 +41,13 @@ def test_a_changed_model_file_is_refused_unless_no_verify(trained_model_dir, adu
 def test_a_training_run_killed_midway_leaves_no_model_and_a_rerun_succeeds(adult_files,
                                                                             tmp_path):
     model_dir = tmp_path / "model"
-    command = [sys.executable, "-m", "pipelines.train", "--input", adult_files["train"],
-               "--schema", str(tmp_path / "schema.yaml"), "--model-dir", str(model_dir),
-               "--epochs", "50", "--patience", "50"]
+    args = ["--input", adult_files["train"], "--schema", str(tmp_path / "schema.yaml"),
+            "--model-dir", str(model_dir)]
     _write_sample_schema(tmp_path / "schema.yaml", adult_files["train"])
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                               start_new_session=True)
-    for line in process.stderr:
-        if "epoch 1/" in line:
-            os.killpg(process.pid, signal.SIGKILL)
-            break
-    process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL
+    kill_training_at_first_epoch(*args)
     assert not model_dir.exists(), "a killed run published a model directory"
-    rerun = subprocess.run(command[:-4] + ["--epochs", "2"], capture_output=True, text=True,
-                           cwd=ROOT, timeout=600)
+    rerun = subprocess.run([sys.executable, "-m", "pipelines.train", *args, "--epochs", "2"],
+                           capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert (model_dir / "manifest.json").exists()
 
@@ -68,16 +58,9 @@ def test_a_killed_retraining_leaves_the_previous_model_intact(trained_model_dir,
     shutil.copytree(trained_model_dir, model_dir)
     before = (model_dir / "manifest.json").read_text()
     _write_sample_schema(tmp_path / "schema.yaml", adult_files["train"])
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.train", "--input", adult_files["train"], "--schema",
-         str(tmp_path / "schema.yaml"), "--model-dir", str(model_dir), "--overwrite",
-         "--epochs", "50", "--patience", "50"],
-        stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True)
-    for line in process.stderr:
-        if "epoch 1/" in line:
-            os.killpg(process.pid, signal.SIGKILL)
-            break
-    process.wait(timeout=60)
+    kill_training_at_first_epoch("--input", adult_files["train"], "--schema",
+                                 str(tmp_path / "schema.yaml"), "--model-dir", str(model_dir),
+                                 "--overwrite")
     assert (model_dir / "manifest.json").read_text() == before
     assert main(["sample", "--model-dir", str(model_dir), "--num-rows", "10", "--seed", "1",
                  "--output", str(tmp_path / "s")]) == 0

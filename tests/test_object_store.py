@@ -10,7 +10,6 @@ leaves no file of the old model behind, and a killed run publishes nothing.
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,8 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 from aepipe.fileio import list_tree
 from aepipe.model_dir import ModelDirectory
 from aepipe.options import ModelOptions
-
-ROOT = os.path.dirname(os.path.dirname(__file__))
+from conftest import kill_training_at_first_epoch
 BUCKET = "gs://aepipe-test"
 
 
@@ -133,17 +131,8 @@ def test_encode_sample_and_evaluate_read_and_write_gs(gcs, gcs_model, adult_file
 def test_a_killed_training_run_publishes_nothing(gcs, adult_files, sample_schema, tmp_path):
     (tmp_path / "schema.yaml").write_text(sample_schema.to_yaml())
     model_dir = f"{gcs}/models/killed"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.train", "--input", adult_files["train"], "--schema",
-         str(tmp_path / "schema.yaml"), "--model-dir", model_dir, "--epochs", "50",
-         "--patience", "50"],
-        stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True)
-    for line in process.stderr:
-        if "epoch 1/" in line:
-            os.killpg(process.pid, signal.SIGKILL)
-            break
-    process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL
+    kill_training_at_first_epoch("--input", adult_files["train"], "--schema",
+                                 str(tmp_path / "schema.yaml"), "--model-dir", model_dir)
     assert list_tree(model_dir) == []
     others = [p for p in list_tree(f"{gcs}/models")
               if not p.startswith((f"{gcs}/models/adult/", f"{gcs}/models/retrained/"))]

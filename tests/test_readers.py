@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from aepipe.errors import OutputError
 from pipelines.encode import encode
 
 
@@ -72,3 +73,15 @@ def test_the_output_directory_reads_as_it_is(reader, with_rejected_rows):
     expected = expected.sort_values("id").reset_index(drop=True)
     for name in ("id", "ae_0", "ae_7", "ae_score"):
         assert got[name].tolist() == expected[name].tolist(), name
+
+
+def test_a_relative_prefix_in_the_working_directory(trained_model_dir, adult_files, tmp_path,
+                                                    monkeypatch):
+    """`--output codes`: Beam's local file system matches `codes-*` only as `./codes-*`."""
+    monkeypatch.chdir(tmp_path)
+    encode(input_pattern=adult_files["holdout"], model_dir=trained_model_dir, output="codes")
+    written = sorted(os.listdir(tmp_path))
+    assert written and all(name.startswith("codes-0") for name in written)
+    with pytest.raises(OutputError, match="already holds"):
+        encode(input_pattern=adult_files["holdout"], model_dir=trained_model_dir,
+               output="codes")
