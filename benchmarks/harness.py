@@ -28,7 +28,7 @@ def measure(script: str, kind: str, *args: str) -> dict:
 
 def report(run: Callable[[], dict]) -> None:
     """In a child: runs one measurement quietly and prints its report as one JSON line."""
-    from aepipe.cli import quiet_startup
+    from aepipe.logs import quiet_startup
 
     quiet_startup()
     result = run()

@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--workdir", default=os.path.join(ROOT, "bench-output", "reconstruction"))
     args, train_options = parser.parse_known_args()
     from aepipe import datasets
-    from aepipe.cli import quiet_startup
+    from aepipe.logs import quiet_startup
     from aepipe.model_dir import ModelDirectory
     from aepipe.quality import reconstruction_quality
     from pipelines.demo import split_adult

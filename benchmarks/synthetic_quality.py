@@ -30,7 +30,7 @@ from harness import ROOT
 
 sys.path.insert(0, ROOT)
 
-from aepipe.cli import quiet_startup  # noqa: E402
+from aepipe.logs import quiet_startup  # noqa: E402
 
 SEED = 0
 TARGET = "income"

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from aepipe import datasets
-from aepipe.cli import quiet_startup
+from aepipe.logs import quiet_startup
 from aepipe.schema import Column, Kind, Schema
 
 quiet_startup()

@@ -17,7 +17,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.portability.api import beam_fn_api_pb2
 
-from aepipe import __version__, cli
+from aepipe import __version__, cli, logs
 from aepipe.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -126,7 +126,7 @@ def test_the_quick_scan_of_beams_source_finds_every_beam_option():
 
 
 def test_beams_warnings_and_the_dataflow_job_id_show_tensorflows_noise_does_not(caplog):
-    cli.quiet_startup()
+    logs.quiet_startup()
     logging.getLogger("apache_beam.io.filebasedsink").warning("a Beam warning")
     logging.getLogger("apache_beam.runners.dataflow.internal.apiclient").info(
         "Created job with id: [2026-11-27_01]")
@@ -153,7 +153,7 @@ def _job_failing_with(error: Exception):
 
 
 def test_a_workers_aepipe_error_is_one_line_other_errors_keep_beams_traceback(caplog):
-    cli.quiet_startup()
+    logs.quiet_startup()
     assert cli._run(_job_failing_with(InputError("column 'age' is missing")), None, []) == 2
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert [r.getMessage() for r in errors] == [
@@ -171,13 +171,13 @@ def _relayed(severity: str, message: str, location: str, trace: str = "") -> log
         severity=getattr(beam_fn_api_pb2.LogEntry.Severity.Enum, severity), message=message,
         log_location=location, trace=trace)
     level = {"INFO": logging.INFO, "WARN": logging.WARNING, "ERROR": logging.ERROR}[severity]
-    return logging.LogRecord(cli._WORKER_RELAY_LOGGER, level, __file__, 1, "Worker: %s",
+    return logging.LogRecord(logs.WORKER_RELAY_LOGGER, level, __file__, 1, "Worker: %s",
                              (str(entry).replace("\n", " "),), None)
 
 
 def test_a_worker_processs_log_shows_aepipe_lines_and_beam_warnings_not_start_up_noise():
-    cli.quiet_startup()
-    relay = logging.getLogger(cli._WORKER_RELAY_LOGGER)
+    logs.quiet_startup()
+    relay = logging.getLogger(logs.WORKER_RELAY_LOGGER)
     beam_code = "/venv/lib/python3.11/site-packages/apache_beam/runners/worker/x.py:1"
     shown = _relayed("INFO", 'encoded 8,192 rows so far "quoted" é', f"{ROOT}/aepipe/encode.py:9")
     assert relay.filter(shown)
