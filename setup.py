@@ -43,8 +43,11 @@ setup(
     extras_require={
         # `aepipe.feature_store.feature_view`: the encoded output as a Feast FeatureView.
         "feast": FEAST,
-        # gcp-storage-emulator: the GCS emulator of tests/test_object_store.py
-        "test": ["pytest", "hypothesis", "polars", "duckdb", "gcp-storage-emulator"] + FEAST,
+        # s3:// paths: Beam's S3 file system (boto3).
+        "s3": ["apache-beam[aws]>=2.77,<2.78"],
+        # gcp-storage-emulator and moto: the GCS and S3 emulators of tests/test_object_store.py
+        "test": ["pytest", "hypothesis", "polars", "duckdb", "gcp-storage-emulator",
+                 "apache-beam[aws]>=2.77,<2.78", "moto[s3]"] + FEAST,
     },
     entry_points={"console_scripts": ["aepipe=aepipe.cli:main"]},
 )

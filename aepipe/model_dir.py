@@ -66,7 +66,7 @@ def prepare(model_dir: str, *, overwrite: bool = False) -> str:
     parent, name = posixpath.split(model_dir.rstrip("/"))
     probe = posixpath.join(parent, f".{name}.writable-{uuid.uuid4().hex[:12]}")
     try:
-        fileio.write_text(probe, "")
+        fileio.write_text(probe, "aepipe\n")  # not empty: S3 refuses an upload of no parts
         FileSystems.delete([probe])
     except Exception as e:  # the file system's own error says why (permissions, missing bucket)
         raise ModelDirError(f"cannot write the model directory {model_dir}: {e}") from None

@@ -26,11 +26,18 @@ _LOG = logging.getLogger("aepipe")
 
 
 def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
-    """Beam's options from the arguments the job did not take (DirectRunner by default)."""
+    """Beam's options from the arguments the job did not take (DirectRunner by default).
+
+    They also become the file systems' options for the launcher's own reads and writes (model
+    directory, input footers, output checks): Beam's S3 file system works only with options, and
+    reads its endpoint and credentials from them (`--s3_endpoint_url`, ...).
+    """
     args = list(beam_args)
     if not any(a == "--runner" or a.startswith("--runner=") for a in args):
         args.append("--runner=DirectRunner")
-    return PipelineOptions(args)
+    options = PipelineOptions(args)
+    FileSystems.set_options(options)
+    return options
 
 
 def read_validated(pipeline: beam.Pipeline, summary: InputSummary, schema: Schema,

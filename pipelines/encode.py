@@ -70,6 +70,7 @@ def encode(*, input_pattern: str, model_dir: str, output: str,
                                   prepare_rejected, read_validated, run_and_count)
 
     options = EncodeOptions() if options is None else options
+    beam_options = pipeline_options(beam_args)
     model = ModelDirectory(model_dir, verify_files=verify, trust_model=trust_model)
     summary = check_inputs(input_pattern, model.schema, extra_columns=options.passthrough)
     rejected = rejected or default_rejected(output)
@@ -78,7 +79,7 @@ def encode(*, input_pattern: str, model_dir: str, output: str,
     _LOG.info("encoding %s: %d file(s), %d rows, code size %d", input_pattern,
               len(summary.files), summary.num_rows, model.code_size)
     started = time.perf_counter()
-    pipeline = beam.Pipeline(options=pipeline_options(beam_args))
+    pipeline = beam.Pipeline(options=beam_options)
     valid = read_validated(pipeline, summary, model.schema, rejected)
     encoder = Encode(model_dir, summary.arrow_schema, options=options, trust_model=trust_model)
     (valid

@@ -84,7 +84,9 @@ def evaluate(*, real: str, synthetic: str, output: str, model_dir: str | None = 
     from aepipe import fileio, metrics
     from aepipe.model_dir import ModelDirectory
     from aepipe.report import write_report
+    from pipelines.common import pipeline_options
 
+    pipeline_options(())  # the file systems' options: s3:// paths need them
     if max_rows < 2:
         raise OptionsError(f"--max-rows must be at least 2 (got {max_rows})")
     # Only the manifest is read: the SavedModel never runs here, so its ops are not checked.

@@ -66,6 +66,7 @@ def sample(*, model_dir: str, num_rows: int, seed: int, output: str, shards: int
     from aepipe.sample import BlockSampler, Sample
     from pipelines.common import WriteRecordBatches, pipeline_options, run_and_count
 
+    beam_options = pipeline_options(beam_args)
     model = ModelDirectory(model_dir, verify_files=verify, trust_model=trust_model)
     sampler = BlockSampler(model, num_rows=num_rows, seed=seed, key_prefix=key_prefix)
     refuse_existing_output(output, overwrite=overwrite)
@@ -74,7 +75,7 @@ def sample(*, model_dir: str, num_rows: int, seed: int, output: str, shards: int
         return 0
     _LOG.info("sampling %d rows from %s (seed %d)", num_rows, model_dir, seed)
     started = time.perf_counter()
-    pipeline = beam.Pipeline(options=pipeline_options(beam_args))
+    pipeline = beam.Pipeline(options=beam_options)
     transform = Sample(model_dir, num_rows=num_rows, seed=seed, key_prefix=key_prefix,
                        min_distance=min_distance, reference=reference,
                        trust_model=trust_model)

@@ -81,11 +81,12 @@ def train(*, input_pattern: str, schema: Schema, model_dir: str, options: ModelO
     from pipelines.common import (pipeline_options, prepare_rejected, read_validated,
                                   run_and_count)
 
+    beam_options = pipeline_options(beam_args)
     summary = check_inputs(input_pattern, schema)
     _LOG.info("training on %s: %d file(s), %d rows", input_pattern, len(summary.files),
               summary.num_rows)
     started = time.perf_counter()
-    pipeline = beam.Pipeline(options=pipeline_options(beam_args))
+    pipeline = beam.Pipeline(options=beam_options)
     rejected = rejected or model_dir.rstrip("/") + "-rejected"
     prepare_rejected(rejected, overwrite=overwrite)
     valid = read_validated(pipeline, summary, schema, rejected)

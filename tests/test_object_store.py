@@ -1,4 +1,5 @@
-"""Train, encode, sample and evaluate on gs:// against a real GCS emulator.
+"""Train, encode, sample and evaluate on gs:// against a real GCS emulator, and on s3:// against
+moto's S3.
 
 The emulator (gcp-storage-emulator, a separate process the tests start) speaks the GCS JSON API
 that Beam's own `GCSFileSystem` uses, batch requests included. Object stores have no
@@ -140,3 +141,40 @@ def test_a_killed_training_run_publishes_nothing(gcs, adult_files, sample_schema
     assert [p for p in others if p not in dead_letters and "/beam-temp-" not in p] == []
     assert all(pq.read_metadata(FileSystems.open(p)).num_rows == 0 for p in dead_letters), \
         "a run killed before its end may leave the empty dead-letter shard it would have removed"
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """S3 as moto emulates it, behind botocore, with Beam's S3 file system in front: a bucket
+    and fake credentials, for this test only."""
+    from moto import mock_aws
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                        ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        import boto3
+
+        boto3.client("s3").create_bucket(Bucket="aepipe-test")
+        yield "s3://aepipe-test"
+
+
+def test_train_retrain_encode_and_sample_on_s3(s3, adult_files, sample_schema):
+    from pipelines.encode import encode
+    from pipelines.sample import sample
+
+    model_dir = f"{s3}/models/adult"
+    _train(adult_files, sample_schema, model_dir)
+    with FileSystems.create(f"{model_dir}/saved_model/variables/variables.data-00001-of-00002"
+                            ) as f:
+        f.write(b"a shard of an older, differently sharded model")
+    _train(adult_files, sample_schema, model_dir, code_size=4)
+    assert sorted(_relative(model_dir)) == sorted([*_manifest(model_dir)["files"],
+                                                   "manifest.json"])
+    assert [p for p in list_tree(s3) if not p.startswith(f"{model_dir}/")] == []
+    counters = encode(input_pattern=adult_files["holdout"], model_dir=model_dir,
+                      output=f"{s3}/codes/part")
+    assert counters["rows_written"] == 1000
+    assert pq.read_table(FileSystems.open(list_tree(f"{s3}/codes")[0])).schema.names[-1] == \
+        "ae_score"
+    assert sample(model_dir=model_dir, num_rows=300, seed=1, output=f"{s3}/synthetic/rows") == 300
