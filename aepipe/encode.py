@@ -19,6 +19,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils.shared import Shared
 
 from aepipe.errors import OptionsError
+from aepipe.manifest import Manifest
 from aepipe.model_dir import ModelDirectory, load_shared
 from aepipe.progress import Progress
 from aepipe.schema import Kind
@@ -44,9 +45,9 @@ class EncodeOptions:
     flag_above: float | None = None  # a training percentile of ae_score; adds ae_anomaly
 
 
-def score_threshold(manifest: dict, percentile: float) -> float:
+def score_threshold(manifest: Manifest, percentile: float) -> float:
     """The training `ae_score` at a percentile, interpolated between the recorded ones."""
-    recorded = sorted((float(q), v) for q, v in manifest["score_percentiles"].items())
+    recorded = sorted((float(q), v) for q, v in manifest.score_percentiles.items())
     low, high = recorded[0][0], recorded[-1][0]
     if not low <= percentile <= high:
         raise OptionsError(f"--flag-above must be a percentile between {low} and {high}")

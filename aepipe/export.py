@@ -4,7 +4,10 @@
 - ``decode``: ``code`` -> values in the original units and categories, with null masks;
 - ``generate``: ``code`` and ``uniform`` draws (`Feature.draws` per feature) -> the same, with
   flags, categories and quantile bins drawn from the decoder's probabilities instead of taking
-  the most likely one, and numbers given the decoder's residual noise (for sampling);
+  the most likely one, and numbers given the decoder's residual noise;
+- ``sample``: standard normal ``noise`` (one per code dimension) and ``uniform`` draws (one
+  for the prior's mixture component, then `generate`'s) -> synthetic rows: the noise becomes a
+  code drawn from the prior fitted to the training codes (`aepipe.prior`), then `generate`;
 - ``score``: raw features -> ``score``, the per-row reconstruction error;
 - ``transform``: raw features -> the model's input features (the TFT output), for inspection.
 
@@ -22,6 +25,7 @@ import tensorflow as tf
 from aepipe import marginal
 from aepipe.features import STATISTICS, bin_logits, null_flag, stat_name
 from aepipe.model import Autoencoder
+from aepipe.prior import Prior
 from aepipe.schema import Kind, Schema
 
 __all__ = ["AutoencoderModule", "transform_statistics", "save"]
@@ -68,7 +72,8 @@ class AutoencoderModule(tf.Module):
 
     def __init__(self, *, tft_layer: Any, model: Autoencoder, schema: Schema,
                  statistics: Mapping[str, Mapping[str, float | list[float]]],
-                 vocabularies: Mapping[str, list[str]], residual_std: Mapping[str, float]):
+                 vocabularies: Mapping[str, list[str]], residual_std: Mapping[str, float],
+                 prior: Prior):
         super().__init__()
         self.tft_layer = tft_layer
         self.model = model
@@ -79,6 +84,7 @@ class AutoencoderModule(tf.Module):
                               for c, v in vocabularies.items()}
         self._vocabulary_sizes = {c: len(v) for c, v in vocabularies.items()}
         self._residual_std = {c: tf.constant(v, tf.float32) for c, v in residual_std.items()}
+        self._prior = prior
         signature = raw_signature(schema)
         self.encode = tf.function(self._encode, input_signature=[signature])
         self.score = tf.function(self._score, input_signature=[signature])
@@ -88,6 +94,9 @@ class AutoencoderModule(tf.Module):
         self.decode = tf.function(self._decode, input_signature=[code])
         self.generate = tf.function(self._generate, input_signature=[
             code, tf.TensorSpec([None, self._draws], tf.float32, name="uniform")])
+        self.sample = tf.function(self._sample, input_signature=[
+            tf.TensorSpec([None, model.code_size], tf.float32, name="noise"),
+            tf.TensorSpec([None, prior.draws + self._draws], tf.float32, name="uniform")])
 
     def _transform(self, raw: dict) -> dict:
         sparse = {}
@@ -120,6 +129,11 @@ class AutoencoderModule(tf.Module):
     def _generate(self, code: tf.Tensor, uniform: tf.Tensor) -> dict:
         draws = iter(tf.unstack(uniform, num=self._draws, axis=1))
         return self._original_units(self.model.decode(code), draws=draws)
+
+    def _sample(self, noise: tf.Tensor, uniform: tf.Tensor) -> dict:
+        """A code from the prior, decoded as `generate` does."""
+        draws = self._prior.draws
+        return self._generate(self._prior.codes(noise, uniform[:, :draws]), uniform[:, draws:])
 
     def _original_units(self, outputs: dict, draws) -> dict:
         """Decoder outputs as values and null masks in the original units and categories.
@@ -204,5 +218,5 @@ def _choose(logits: tf.Tensor, uniform: tf.Tensor | None) -> tf.Tensor:
 def save(module: AutoencoderModule, path: str) -> None:
     tf.saved_model.save(module, path, signatures={
         "encode": module.encode, "decode": module.decode, "generate": module.generate,
-        "score": module.score, "transform": module.transform})
+        "sample": module.sample, "score": module.score, "transform": module.transform})
 

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple, Sequence
 import pyarrow as pa
 
 from aepipe.errors import AepipeError, SchemaError
-from aepipe.schema import Kind, Schema, arrow_schema_from_json
+from aepipe.schema import Kind
 
 __all__ = ["FeastDefinitions", "FeastNotInstalled", "feature_view"]
 
@@ -62,9 +62,7 @@ def feature_view(model_dir: str, source_path: str, *, name: str,
     from aepipe.model_dir import read_manifest
 
     feast = _import_feast()
-    manifest = read_manifest(model_dir)  # the manifest alone: no SavedModel, no TensorFlow
-    model = _ManifestView(Schema.from_dict(manifest["schema"], source=model_dir),
-                          int(manifest["options"]["code_size"]))
+    model = read_manifest(model_dir)  # the manifest alone: no SavedModel, no TensorFlow
     keys = [c.name for c in model.schema.columns if c.kind is Kind.KEY]
     times = [c.name for c in model.schema.columns if c.kind is Kind.TIMESTAMP]
     if not keys:
@@ -89,8 +87,7 @@ def feature_view(model_dir: str, source_path: str, *, name: str,
     flagged = flag_above is not None and flag_above is not False
     options = EncodeOptions(passthrough=tuple(passthrough), code_as_list=code_as_list,
                             flag_above=100.0 if flagged else None)  # only its presence counts
-    output = encoded_schema(model, arrow_schema_from_json(manifest["input_arrow_schema"]),
-                            options)
+    output = encoded_schema(model, model.input_arrow_schema, options)
 
     entities = tuple(
         feast.Entity(name=entity_name or key, join_keys=[key],
@@ -106,20 +103,12 @@ def feature_view(model_dir: str, source_path: str, *, name: str,
                              if pa.types.is_fixed_size_list(f.type) else {}))
               for f in output if f.name != timestamp_field]
     tags = {"aepipe_model_dir": str(model_dir), "aepipe_code_size": str(model.code_size),
-            "aepipe_version": str(manifest.get("aepipe_version", "")),
+            "aepipe_version": model.aepipe_version,
             **view_options.pop("tags", {})}
     view = feast.FeatureView(name=name, entities=list(entities), source=source, schema=fields,
                              ttl=ttl if ttl is not None else datetime.timedelta(0), tags=tags,
                              **view_options)
     return FeastDefinitions(entities, source, view)
-
-
-class _ManifestView(NamedTuple):
-    """What `aepipe.encode.encoded_schema` reads of a ModelDirectory, from the manifest alone
-    (a ModelDirectory also checks the SavedModel, which needs TensorFlow)."""
-
-    schema: Schema
-    code_size: int
 
 
 def _import_feast():

@@ -35,16 +35,15 @@ import numpy as np
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
-from aepipe import __version__, fileio
+from aepipe import fileio
 from aepipe.batches import to_model_inputs
 from aepipe.errors import ModelDirError
 from aepipe.features import Features
-from aepipe.schema import Schema
+from aepipe.manifest import FORMAT_VERSION, Manifest
 
 __all__ = ["FORMAT_VERSION", "prepare", "staging_for", "publish", "write_manifest",
            "read_manifest", "verify", "file_digests", "ModelDirectory", "load_shared"]
 
-FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 SAVED_MODEL = "saved_model"
 TRANSFORM_FN = "transform_fn"
@@ -115,11 +114,11 @@ def _delete_model(model_dir: str) -> None:
     fileio.delete_tree(model_dir)
 
 
-def write_manifest(directory: str, manifest: dict[str, Any]) -> None:
+def write_manifest(directory: str, manifest: Manifest) -> None:
     """Writes the manifest, last, with the SHA-256 of every other file in the directory."""
-    manifest = {"format_version": FORMAT_VERSION, "aepipe_version": __version__, **manifest,
-                "files": file_digests(directory)}
-    fileio.write_text(posixpath.join(directory, MANIFEST), json.dumps(manifest, indent=2))
+    manifest = manifest.with_files(file_digests(directory))
+    fileio.write_text(posixpath.join(directory, MANIFEST),
+                      json.dumps(manifest.to_dict(), indent=2))
 
 
 def file_digests(directory: str) -> dict[str, str]:
@@ -138,10 +137,10 @@ def file_digests(directory: str) -> dict[str, str]:
     return dict(sorted(digests.items()))
 
 
-def verify(model_dir: str, manifest: dict[str, Any]) -> None:
+def verify(model_dir: str, manifest: Manifest) -> None:
     """Refuses a model directory whose files differ from those its manifest lists."""
-    expected = manifest.get("files")
-    if expected is None:
+    expected = manifest.files
+    if not expected:
         raise ModelDirError(f"model directory {model_dir} lists no file digests to verify; pass "
                             "--no-verify to use it anyway")
     found = file_digests(model_dir)
@@ -155,23 +154,19 @@ def verify(model_dir: str, manifest: dict[str, Any]) -> None:
                             "refusing to load it; pass --no-verify to use it anyway")
 
 
-def read_manifest(model_dir: str) -> dict[str, Any]:
+def read_manifest(model_dir: str) -> Manifest:
     """The manifest of a complete model directory, or a ModelDirError that says what is wrong."""
     path = posixpath.join(model_dir, MANIFEST)
     if not _has_files(model_dir):
         raise ModelDirError(f"model directory {model_dir} does not exist or is empty")
     try:
-        manifest = json.loads(fileio.read_text(path))
+        data = json.loads(fileio.read_text(path))
     except FileNotFoundError:
         raise ModelDirError(f"model directory {model_dir} is incomplete: it has no {MANIFEST}"
                             ) from None
     except ValueError as e:
         raise ModelDirError(f"{path} is not valid JSON: {e}") from None
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ModelDirError(f"model directory {model_dir} has format version {version}; this "
-                            f"aepipe ({__version__}) reads version {FORMAT_VERSION}")
-    return manifest
+    return Manifest.from_dict(data, source=model_dir)
 
 
 class ModelDirectory:
@@ -187,7 +182,7 @@ class ModelDirectory:
         self.manifest = read_manifest(path)
         if verify_files:
             verify(path, self.manifest)
-        self.schema = Schema.from_dict(self.manifest["schema"], source=path)
+        self.schema = self.manifest.schema
         self.trust_model = trust_model
         if not trust_model:
             from aepipe import trust
@@ -197,7 +192,7 @@ class ModelDirectory:
 
     @property
     def code_size(self) -> int:
-        return int(self.manifest["options"]["code_size"])
+        return self.manifest.code_size
 
     @property
     def saved_model(self):
@@ -233,7 +228,7 @@ class ModelDirectory:
     @functools.cached_property
     def features(self) -> Features:
         """The model's input features, with the vocabulary sizes it was trained with."""
-        sizes = {name: len(values) for name, values in self.manifest["vocabularies"].items()}
+        sizes = {name: len(values) for name, values in self.manifest.vocabularies.items()}
         return Features.of(self.schema, sizes)
 
     def transform(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
@@ -247,14 +242,14 @@ class ModelDirectory:
         outputs = self.saved_model.signatures["decode"](code=np.asarray(code, np.float32))
         return _as_numpy(outputs)
 
-    def generate(self, code: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """Like `decode`, with flags, categories and quantile bins drawn from the decoder's
-        probabilities and numbers given its residual noise."""
-        signature = self.saved_model.signatures["generate"]
+    def sample(self, rows: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """`rows` synthetic rows (values and null masks in the original units) from the
+        `sample` signature, its noise and uniform draws taken from `rng`."""
+        signature = self.saved_model.signatures["sample"]
         width = signature.structured_input_signature[1]["uniform"].shape[1]
-        uniform = rng.random((len(code), width), dtype=np.float32)
-        outputs = signature(code=np.asarray(code, np.float32), uniform=uniform)
-        return _as_numpy(outputs)
+        noise = rng.standard_normal((rows, self.code_size), dtype=np.float32)
+        uniform = rng.random((rows, width), dtype=np.float32)
+        return _as_numpy(signature(noise=noise, uniform=uniform))
 
 
 def load_shared(shared, path: str, *, trust_model: bool = False) -> ModelDirectory:

@@ -6,9 +6,10 @@ import dataclasses
 
 from aepipe.errors import OptionsError
 
-__all__ = ["ModelOptions", "MODELS", "NUMERIC_TRANSFORMS"]
+__all__ = ["ModelOptions", "MODELS", "NUMERIC_TRANSFORMS", "PRIORS"]
 
-MODELS = ("ae", "vae")  # a plain autoencoder with a fitted prior, or a variational one
+MODELS = ("ae", "vae")  # aepipe.model.MODELS: a plain autoencoder or a variational one
+PRIORS = ("gaussian_mixture",)  # aepipe.prior.PRIORS: densities fitted to the codes
 NUMERIC_TRANSFORMS = ("quantile", "standard")  # see aepipe.marginal; or (x - mean) / std
 
 
@@ -16,31 +17,43 @@ NUMERIC_TRANSFORMS = ("quantile", "standard")  # see aepipe.marginal; or (x - me
 class ModelOptions:
     """How the autoencoder is shaped and trained.
 
-    `model` "vae" trains a variational autoencoder whose KL term weighs `beta` and samples from
-    N(0, I); "ae" samples from a Gaussian mixture fitted to its codes. `input_dropout` corrupts
-    the encoder's input while training (a denoising autoencoder). `numeric` is how numeric
-    columns enter the model: their normal scores ("quantile") or standardised.
+    `model` "vae" trains a variational autoencoder whose KL term weighs `beta` (small by
+    default: a regulariser that keeps the codes smooth, not a prior to sample from); "ae" a
+    plain one. Either samples from a Gaussian mixture of `prior_components` fitted to its codes.
+    `input_dropout` corrupts the encoder's input while training (a denoising autoencoder).
+    `numeric` is how numeric columns enter the model: their normal scores ("quantile") or
+    standardised.
+
+    Training runs for at most `steps` optimisation steps of `batch_size` rows (fewer rows per
+    step when the table is small, so that a pass has at least `MIN_STEPS_PER_PASS` steps),
+    validates every pass or every `VALIDATION_STEPS` steps, whichever is more, and stops after
+    `patience` validations without improvement. `epochs`, when given, also caps the passes over
+    the training rows.
     """
 
     model: str = "vae"
-    beta: float = 0.5
+    beta: float = 0.01
     input_dropout: float = 0.0
     numeric: str = "quantile"
     code_size: int = 8
-    hidden: tuple[int, ...] = (64, 32)
-    epochs: int = 100
+    hidden: tuple[int, ...] = (128, 64)
+    steps: int = 10_000
+    epochs: int | None = None
     batch_size: int = 256
     learning_rate: float = 1e-3
     patience: int = 10
     validation_fraction: float = 0.1
+    prior: str = "gaussian_mixture"
+    prior_components: int = 128
     seed: int = 0
     top_k: int = 1000
 
     def __post_init__(self):
         if self.code_size < 1 or any(h < 1 for h in self.hidden):
             raise OptionsError("code size and hidden layer widths must be positive")
-        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
-            raise OptionsError("epochs, batch size and learning rate must be positive")
+        if (self.steps < 1 or self.batch_size < 1 or self.learning_rate <= 0
+                or (self.epochs is not None and self.epochs < 1)):
+            raise OptionsError("steps, epochs, batch size and learning rate must be positive")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise OptionsError("the validation fraction must be in [0, 1)")
         if self.model not in MODELS or self.numeric not in NUMERIC_TRANSFORMS:
@@ -48,3 +61,6 @@ class ModelOptions:
                                f"transform one of {', '.join(NUMERIC_TRANSFORMS)}")
         if self.beta < 0 or not 0.0 <= self.input_dropout < 1.0:
             raise OptionsError("beta must not be negative and input dropout must be in [0, 1)")
+        if self.prior not in PRIORS or self.prior_components < 1:
+            raise OptionsError(f"the prior must be one of {', '.join(PRIORS)}, with at least "
+                               "one component")

@@ -46,7 +46,7 @@ def _cell_errors(kind: Kind, name: str, inputs: dict, decoded: dict,
     """Standardised errors (NaN where null) for numbers; 1.0 for a match, 0.0 otherwise."""
     is_null, decoded_null = inputs[null_flag(name)], decoded[null_flag(name)]
     if kind in (Kind.NUMERIC, Kind.INTEGER):
-        std = model.manifest["statistics"][name]["std"] or 1.0
+        std = model.manifest.statistics[name]["std"] or 1.0
         error = (decoded[name].astype(np.float64) - inputs[name]) / std
         return np.where(is_null, np.nan, error)
     values = decoded[name]

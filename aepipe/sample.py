@@ -1,10 +1,11 @@
 """`Sample`: synthetic records with the training data's schema, reproducible at any scale.
 
-Rows are made in blocks of BLOCK_ROWS. Block b's random stream is seeded by (seed, b) alone:
-codes are drawn from the model's prior, then the `generate` signature draws each flag,
-category and quantile bin from the decoder's probabilities and each number's residual noise. So the rows depend only on the model, the number of
-rows and the seed, never on the runner, the number of shards or workers, or the order in which
-work finishes; and no worker holds more than one block at a time.
+Rows are made in blocks of BLOCK_ROWS. Block b's random stream is seeded by (seed, b) alone: it
+gives the normal noise and the uniform draws that the SavedModel's `sample` signature turns
+into rows (a code from the model's prior, then each flag, category and quantile bin drawn from
+the decoder's probabilities and each number's residual noise). So the rows depend only on the
+model, the number of rows and the seed, never on the runner, the number of shards or workers,
+or the order in which work finishes; and no worker holds more than one block at a time.
 
 Key columns get fresh values that never equal a training key, without storing any: training
 records each integer key's range and each string key's longest length (see aepipe.train), and
@@ -30,8 +31,7 @@ from aepipe.features import null_flag
 from aepipe.model_dir import ModelDirectory, load_shared
 from aepipe.privacy import DistanceGuard, check_options
 from aepipe.progress import Progress
-from aepipe.prior import GaussianMixturePrior
-from aepipe.schema import Kind, arrow_schema_from_json, is_string_type
+from aepipe.schema import Kind, is_string_type
 from aepipe.validate import METRICS_NAMESPACE
 
 __all__ = ["BLOCK_ROWS", "DEFAULT_KEY_PREFIX", "BlockSampler", "Sample", "synthetic_schema"]
@@ -42,7 +42,7 @@ DEFAULT_KEY_PREFIX = "syn-"
 
 def synthetic_schema(model: ModelDirectory) -> pa.Schema:
     """The training input's Arrow schema, less the ignored columns (which are not sampled)."""
-    return arrow_schema_from_json(model.manifest["input_arrow_schema"])
+    return model.manifest.input_arrow_schema
 
 
 class BlockSampler:
@@ -50,9 +50,6 @@ class BlockSampler:
 
     def __init__(self, model: ModelDirectory, *, num_rows: int, seed: int,
                  key_prefix: str = DEFAULT_KEY_PREFIX, guard: DistanceGuard | None = None):
-        if "prior" not in model.manifest:
-            raise ModelDirError(f"model directory {model.path} has no sampling prior; retrain "
-                                "it with this version of aepipe")
         if num_rows < 0:
             raise OptionsError(f"--num-rows must not be negative (got {num_rows})")
         self.model = model
@@ -61,8 +58,7 @@ class BlockSampler:
         self.key_prefix = key_prefix
         self.guard = guard
         self.output_schema = synthetic_schema(model)
-        self._prior = GaussianMixturePrior.from_dict(model.manifest["prior"])
-        self._ranges = model.manifest.get("passthrough_ranges", {})
+        self._ranges = model.manifest.passthrough_ranges
         self._keys = {field.name: _fresh_keys(field, self._ranges, key_prefix, num_rows,
                                               model.path)
                       for field in self.output_schema
@@ -80,8 +76,7 @@ class BlockSampler:
         first = block * BLOCK_ROWS
         rows = self.block_rows(block)
         rng = np.random.default_rng([self.seed, block])
-        code = self._prior.sample(rows, rng)
-        decoded = self.model.generate(code, rng)
+        decoded = self.model.sample(rows, rng)
         indices = np.arange(first, first + rows, dtype=np.int64)
         columns = [self._column(field, decoded, indices, rng) for field in self.output_schema]
         batch = pa.RecordBatch.from_arrays(columns, schema=self.output_schema)

@@ -235,7 +235,7 @@ class _FitAndPublish(beam.DoFn):
         finally:
             fileio.delete_tree(work)
         _LOG.info("model published to %s (validation loss %s)", path,
-                  manifest["validation_loss"])
+                  manifest.training.validation_loss)
         yield path
 
 

@@ -22,11 +22,12 @@ import tensorflow as tf
 from aepipe import export, fileio, marginal
 from aepipe.export import transform_statistics
 from aepipe.features import Features, Role, null_flag
-from aepipe.model import Autoencoder
+from aepipe.manifest import Manifest, TrainingRun
+from aepipe.model import MODELS, Autoencoder, marginal_scales
 from aepipe.options import ModelOptions
-from aepipe.prior import GaussianMixturePrior
+from aepipe.prior import PRIORS, Prior
 from aepipe.model_dir import SAVED_MODEL, TRANSFORM_FN
-from aepipe.schema import Kind, Schema, arrow_schema_to_json
+from aepipe.schema import Kind, Schema
 
 __all__ = ["TrainingData", "FitResult", "fit", "fit_and_export"]
 
@@ -35,6 +36,9 @@ SHUFFLE_WINDOW_ROWS = 262_144
 SCORE_SAMPLE_ROWS = 200_000
 PRIOR_SAMPLE_ROWS = 100_000
 SCORE_PERCENTILES = (50, 75, 90, 95, 99, 99.5, 99.9)
+MIN_STEPS_PER_PASS = 8
+VALIDATION_STEPS = 100
+VALIDATION_BATCH = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,52 +61,106 @@ class TrainingData:
 @dataclasses.dataclass(frozen=True)
 class FitResult:
     model: Autoencoder
-    history: dict[str, list[float]]
-    best_epoch: int
+    history: dict[str, list[float]]  # per validation period
+    best_period: int
+    schedule: "Schedule"
     seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """How many steps of how many rows, validated how often: fitted to the table's size.
+
+    A small table gets smaller batches (at least MIN_STEPS_PER_PASS steps per pass over its
+    rows) and many passes, so that it gets as many optimisation steps as a large one; a period
+    (Keras' "epoch": one validation and one log line) is a pass or VALIDATION_STEPS steps,
+    whichever is more.
+    """
+
+    batch_size: int
+    steps_per_pass: int
+    period: int  # steps between validations
+    periods: int
+
+    @classmethod
+    def of(cls, rows: int, options: ModelOptions) -> "Schedule":
+        rows = max(rows, 1)
+        batch = max(1, min(options.batch_size, rows // MIN_STEPS_PER_PASS))
+        steps_per_pass = -(-rows // batch)
+        steps = options.steps
+        if options.epochs is not None:
+            steps = min(steps, options.epochs * steps_per_pass)
+        period = min(max(steps_per_pass, VALIDATION_STEPS), steps)
+        return cls(batch, steps_per_pass, period, -(-steps // period))
+
+    @property
+    def steps(self) -> int:
+        return self.period * self.periods
 
 
 def fit(data: TrainingData, options: ModelOptions) -> FitResult:
     """Trains an autoencoder, with early stopping on the validation files when there are any."""
     keras.utils.set_random_seed(options.seed)
     layout = data.features.with_bins(marginal.BINS if options.numeric == "quantile" else 0)
-    model = Autoencoder(layout, code_size=options.code_size, hidden=options.hidden,
-                        variational=options.model == "vae", beta=options.beta,
-                        input_dropout=options.input_dropout, seed=options.seed)
+    schedule = Schedule.of(data.train_rows, options)
+    scales = marginal_scales(layout, _first_rows(data.train_files, layout, SCORE_SAMPLE_ROWS,
+                                                 None))
+    model = MODELS[options.model](layout, code_size=options.code_size, hidden=options.hidden,
+                                  scales=scales, beta=options.beta,
+                                  input_dropout=options.input_dropout, seed=options.seed)
     model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
-    train = _dataset(data.features, data.train_files, data.train_rows, options, shuffle=True)
-    validation = None
-    callbacks: list[keras.callbacks.Callback] = [_EpochLog(options.epochs, data.train_rows)]
+    train = _dataset(data.features, data.train_files, schedule.batch_size, options.seed,
+                     shuffle=True)
+    validation, validation_steps = None, None
     monitor = "loss"
     if data.validation_rows:
-        validation = _dataset(data.features, data.validation_files, data.validation_rows,
-                              options, shuffle=False)
+        validation = _dataset(data.features, data.validation_files, VALIDATION_BATCH,
+                              options.seed, shuffle=False)
+        validation_steps = -(-data.validation_rows // VALIDATION_BATCH)
         monitor = "val_loss"
-    callbacks.append(keras.callbacks.EarlyStopping(
-        monitor=monitor, patience=options.patience, restore_best_weights=True))
+    stopping = keras.callbacks.EarlyStopping(monitor=monitor, patience=options.patience,
+                                             restore_best_weights=True)
+    _LOG.info("training: up to %d steps of %d rows (%.1f passes over %d rows), validating "
+              "every %d steps", schedule.steps, schedule.batch_size,
+              schedule.steps / schedule.steps_per_pass, data.train_rows, schedule.period)
     started = time.perf_counter()
-    history = model.fit(train, validation_data=validation, epochs=options.epochs,
-                        callbacks=callbacks, shuffle=False, verbose=0)
+    history = model.fit(train, validation_data=validation, epochs=schedule.periods,
+                        steps_per_epoch=schedule.period, validation_steps=validation_steps,
+                        callbacks=[_PeriodLog(schedule), stopping], shuffle=False, verbose=0)
     losses = {k: [float(v) for v in values] for k, values in history.history.items()}
     best = int(np.argmin(losses[monitor]))
-    return FitResult(model, losses, best, time.perf_counter() - started)
+    _warn_if_still_improving(losses[monitor], best, schedule, options)
+    return FitResult(model, losses, best, schedule, time.perf_counter() - started)
 
 
-def _dataset(features: Features, files: Sequence[str], rows: int, options: ModelOptions, *,
+def _warn_if_still_improving(losses: list[float], best: int, schedule: Schedule,
+                             options: ModelOptions) -> None:
+    """Warns when training ran out of steps while the monitored loss was still improving."""
+    if len(losses) < schedule.periods or len(losses) - 1 - best >= max(1, options.patience // 2):
+        return
+    _LOG.warning("the %s loss was still improving when training stopped at its step budget "
+                 "(best at step %d of %d): more --steps may give a better model",
+                 "validation" if options.validation_fraction else "training",
+                 (best + 1) * schedule.period, schedule.steps)
+
+
+def _dataset(features: Features, files: Sequence[str], batch_size: int, seed: int, *,
              shuffle: bool) -> tf.data.Dataset:
+    """The files' rows in batches, one pass each time the dataset is iterated; the training
+    set repeats, each pass in its own order."""
     signature = {
         f.name: tf.TensorSpec([None], tf.int64 if f.role is Role.CATEGORY else tf.float32)
         for f in features
     }
-    epochs = iter(range(1 << 30))
+    passes = iter(range(1 << 30))
 
     def batches() -> Iterator[dict[str, np.ndarray]]:
-        rng = np.random.default_rng([options.seed, next(epochs)]) if shuffle else None
-        yield from _batches(files, features.names, options.batch_size, rng)
+        rng = np.random.default_rng([seed, next(passes)]) if shuffle else None
+        yield from _batches(files, features.names, batch_size, rng)
 
     dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(
-        -(-rows // options.batch_size)))
+    if shuffle:
+        dataset = dataset.repeat()
     return dataset.map(lambda x: (x, x)).prefetch(2)
 
 
@@ -158,15 +216,13 @@ def _first_rows(files: Sequence[str], features: Features, limit: int,
             return
 
 
-def fit_prior(model: Autoencoder, files: Sequence[str], features: Features, seed: int
-              ) -> GaussianMixturePrior:
-    """The sampling prior: the VAE's own N(0, I), or for the plain autoencoder a mixture fitted
-    to the codes of up to PRIOR_SAMPLE_ROWS training rows."""
-    if model.variational:
-        return GaussianMixturePrior.standard_normal(model.code_size)
+def fit_prior(model: Autoencoder, files: Sequence[str], features: Features,
+              options: ModelOptions) -> Prior:
+    """The sampling prior of kind `options.prior`, fitted to the codes (for the VAE, the
+    posterior means) of up to PRIOR_SAMPLE_ROWS training rows."""
     codes = [np.asarray(model.encode(batch)) for batch in _first_rows(
-        files, features, PRIOR_SAMPLE_ROWS, np.random.default_rng(seed))]
-    return GaussianMixturePrior.fit(np.concatenate(codes), seed=seed)
+        files, features, PRIOR_SAMPLE_ROWS, np.random.default_rng(options.seed))]
+    return PRIORS[options.prior].fit(np.concatenate(codes), options)
 
 
 def reconstruction_figures(model: Autoencoder, files: Sequence[str], features: Features
@@ -197,12 +253,12 @@ def _count_rows(files: Sequence[str]) -> int:
     return sum(fileio.parquet_file(path).metadata.num_rows for path in files)
 
 
-class _EpochLog(keras.callbacks.Callback):
-    """Logs one line per epoch: losses and throughput."""
+class _PeriodLog(keras.callbacks.Callback):
+    """Logs one line per validation period: steps done, losses and throughput."""
 
-    def __init__(self, epochs: int, rows: int):
+    def __init__(self, schedule: Schedule):
         super().__init__()
-        self._epochs, self._rows, self._started = epochs, rows, 0.0
+        self._schedule, self._started = schedule, 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
@@ -210,14 +266,16 @@ class _EpochLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         seconds = time.perf_counter() - self._started
+        schedule = self._schedule
         validation = f", val_loss {logs['val_loss']:.4f}" if "val_loss" in logs else ""
-        _LOG.info("epoch %d/%d: loss %.4f%s (%.1f s, %.0f rows/s)", epoch + 1, self._epochs,
+        _LOG.info("step %d/%d: loss %.4f%s (%.1f s, %.0f rows/s)",
+                  (epoch + 1) * schedule.period, schedule.steps,
                   logs.get("loss", float("nan")), validation, seconds,
-                  self._rows / max(seconds, 1e-9))
+                  schedule.period * schedule.batch_size / max(seconds, 1e-9))
 
 
 def fit_and_export(data: TrainingData, *, schema: Schema, staging: str, options: ModelOptions,
-                   arrow_schema: pa.Schema, passthrough_ranges: dict) -> dict:
+                   arrow_schema: pa.Schema, passthrough_ranges: dict) -> Manifest:
     """Fits the model on `data`, writes the SavedModel into `staging`, returns the manifest."""
     import tensorflow_transform as tft
 
@@ -233,28 +291,32 @@ def fit_and_export(data: TrainingData, *, schema: Schema, staging: str, options:
     result = fit(data, options)
     percentiles, residual_std = reconstruction_figures(
         result.model, data.validation_files or data.train_files, data.features)
+    prior = fit_prior(result.model, data.train_files, data.features, options)
     tft_layer = tft_output.transform_features_layer()
     statistics = transform_statistics(tft_layer, schema)
     export.save(export.AutoencoderModule(tft_layer=tft_layer, model=result.model, schema=schema,
                                          statistics=statistics, vocabularies=vocabularies,
-                                         residual_std=residual_std),
+                                         residual_std=residual_std, prior=prior),
                 posixpath.join(staging, SAVED_MODEL))
-    return {
-        "schema": schema.to_dict(),
-        "input_arrow_schema": arrow_schema_to_json(arrow_schema),
-        "options": dataclasses.asdict(options),
-        "rows": {"train": data.train_rows, "validation": data.validation_rows},
-        "history": result.history,
-        "best_epoch": result.best_epoch + 1,
-        "train_loss": result.history["loss"][result.best_epoch],
-        "validation_loss": result.history.get("val_loss", [None] * (result.best_epoch + 1))[
-            result.best_epoch],
-        "fit_seconds": round(result.seconds, 3),
-        "statistics": statistics,
-        "vocabularies": vocabularies,
-        "score_percentiles": percentiles,
-        "residual_std": residual_std,
-        "prior": fit_prior(result.model, data.train_files, data.features,
-                           options.seed).to_dict(),
-        "passthrough_ranges": passthrough_ranges,
-    }
+    best, schedule = result.best_period, result.schedule
+    return Manifest(
+        schema=schema,
+        input_arrow_schema=arrow_schema,
+        options=options,
+        rows={"train": data.train_rows, "validation": data.validation_rows},
+        training=TrainingRun(
+            batch_size=schedule.batch_size, steps_per_period=schedule.period,
+            steps=len(result.history["loss"]) * schedule.period,
+            best_step=(best + 1) * schedule.period, history=result.history,
+            train_loss=result.history["loss"][best],
+            validation_loss=result.history["val_loss"][best] if "val_loss" in result.history
+            else None,
+            fit_seconds=round(result.seconds, 3)),
+        statistics=statistics,
+        vocabularies=vocabularies,
+        loss_scales=result.model.scales,
+        score_percentiles=percentiles,
+        residual_std=residual_std,
+        prior=prior.to_dict(),
+        passthrough_ranges=passthrough_ranges,
+    )

@@ -73,10 +73,10 @@ def run(args: argparse.Namespace, beam_args: Sequence[str]) -> None:
     model = ModelDirectory(model_dir)
     quality = reconstruction_quality(
         model, pq.read_table(holdout_path).to_batches(max_chunksize=8192))
-    manifest = model.manifest
-    _LOG.info("model: %s (code size %d, best epoch %d of %d, validation loss %.4f)",
-              os.path.abspath(model_dir), model.code_size, manifest["best_epoch"],
-              len(manifest["history"]["loss"]), manifest["validation_loss"])
+    run = model.manifest.training
+    _LOG.info("model: %s (code size %d, best at step %d of %d, validation loss %.4f)",
+              os.path.abspath(model_dir), model.code_size, run.best_step, run.steps,
+              run.validation_loss)
     _LOG.info("held-out reconstruction: %s", json.dumps(
         {k: round(v, 4) for k, v in quality["by_kind"].items()}))
     _LOG.info("outputs: %d training rows, %d encoded rows (%s), %d synthetic rows (%s)",

@@ -20,6 +20,7 @@ Beam pipeline.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import logging
 import sys
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
 
 _LOG = logging.getLogger("aepipe")
 HOLDOUT_SHARE = 0.2
-_MODEL_FIELDS = ("aepipe_version", "options", "rows", "best_epoch", "train_loss",
-                 "validation_loss", "fit_seconds")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -230,8 +229,11 @@ def _seed(seed: int, stream: int) -> int:
 def _model_facts(model: ModelDirectory | None) -> dict[str, Any] | None:
     if model is None:
         return None
-    return {"path": model.path, **{k: model.manifest[k] for k in _MODEL_FIELDS
-                                   if k in model.manifest}}
+    manifest = model.manifest
+    training = {k: v for k, v in dataclasses.asdict(manifest.training).items() if k != "history"}
+    return {"path": model.path, "aepipe_version": manifest.aepipe_version,
+            "options": dataclasses.asdict(manifest.options), "rows": manifest.rows,
+            "training": training}
 
 
 def _log_headline(report: dict[str, Any], path: str, seconds: float) -> None:

@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Sequence
 
-from aepipe.options import MODELS, NUMERIC_TRANSFORMS, ModelOptions
+from aepipe.options import MODELS, NUMERIC_TRANSFORMS, PRIORS, ModelOptions
 from aepipe.schema import Schema
 from pipelines.arguments import add_overwrite, add_rejected
 
@@ -30,10 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_overwrite(parser)
     model = parser.add_argument_group("model")
     model.add_argument("--model", choices=MODELS, default=defaults.model,
-                       help="ae: autoencoder, sampled from a Gaussian mixture fitted to its "
-                            "codes; vae: variational autoencoder, sampled from N(0, I)")
+                       help="vae: variational autoencoder with a small KL weight; ae: plain "
+                            "autoencoder; both sample from a Gaussian mixture fitted to codes")
     model.add_argument("--beta", type=float, default=defaults.beta,
-                       help="weight of the VAE's KL term")
+                       help="weight of the VAE's KL term (1 is the ELBO)")
+    model.add_argument("--prior", choices=PRIORS, default=defaults.prior,
+                       help="the density fitted to the codes that sampling draws from")
+    model.add_argument("--prior-components", type=int, default=defaults.prior_components,
+                       help="most components of the Gaussian mixture fitted to the codes")
     model.add_argument("--input-dropout", type=float, default=defaults.input_dropout,
                        help="dropout rate on the encoder's input while training (denoising)")
     model.add_argument("--numeric", choices=NUMERIC_TRANSFORMS, default=defaults.numeric,
@@ -42,11 +46,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--code-size", type=int, default=defaults.code_size)
     model.add_argument("--hidden", default=",".join(map(str, defaults.hidden)),
                        help="hidden layer widths of the encoder, comma-separated")
-    model.add_argument("--epochs", type=int, default=defaults.epochs)
-    model.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    model.add_argument("--steps", type=int, default=defaults.steps,
+                       help="most optimisation steps (small tables get smaller batches and "
+                            "more passes, so as many steps as large ones)")
+    model.add_argument("--epochs", type=int, default=defaults.epochs,
+                       help="most passes over the training rows (default: no cap)")
+    model.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                       help="rows per step (fewer when a pass would have under 8 steps)")
     model.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     model.add_argument("--patience", type=int, default=defaults.patience,
-                       help="epochs without validation improvement before stopping")
+                       help="validations without improvement before stopping (one per pass "
+                            "or per 100 steps, whichever is more)")
     model.add_argument("--validation-fraction", type=float,
                        default=defaults.validation_fraction)
     model.add_argument("--seed", type=int, default=defaults.seed)
@@ -58,7 +68,8 @@ def model_options(args: argparse.Namespace) -> ModelOptions:
     hidden = tuple(int(w) for w in args.hidden.split(",") if w.strip())
     return ModelOptions(model=args.model, beta=args.beta, input_dropout=args.input_dropout,
                         numeric=args.numeric, code_size=args.code_size, hidden=hidden,
-                        epochs=args.epochs, batch_size=args.batch_size,
+                        steps=args.steps, epochs=args.epochs, batch_size=args.batch_size,
+                        prior=args.prior, prior_components=args.prior_components,
                         learning_rate=args.learning_rate,
                         patience=args.patience, validation_fraction=args.validation_fraction,
                         seed=args.seed, top_k=args.top_k)

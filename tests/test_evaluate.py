@@ -14,6 +14,8 @@ import pytest
 
 from aepipe import cli
 from aepipe.errors import InputError, OptionsError, OutputError
+from aepipe.manifest import Manifest, TrainingRun
+from aepipe.options import ModelOptions
 from aepipe.schema import Column, Kind, Schema
 from pipelines.evaluate import evaluate
 
@@ -93,15 +95,23 @@ def test_schema_comes_from_the_model_directory(files, tmp_path):
                      Column("city", Kind.CATEGORICAL), Column("label", Kind.IGNORE)))
     model_dir = tmp_path / "model"
     model_dir.mkdir()
-    (model_dir / "manifest.json").write_text(json.dumps({
-        "format_version": 1, "aepipe_version": "0.1.0", "schema": schema.to_dict(),
-        "options": {"code_size": 4}, "validation_loss": 0.5}))
+    run = TrainingRun(batch_size=16, steps_per_period=10, steps=20, best_step=10,
+                      history={"loss": [0.6, 0.7]}, train_loss=0.6, validation_loss=0.5,
+                      fit_seconds=1.0)
+    manifest = Manifest(schema=schema, input_arrow_schema=pa.schema([("age", pa.int64())]),
+                        options=ModelOptions(code_size=4), rows={"train": 9, "validation": 1},
+                        training=run, statistics={}, vocabularies={}, loss_scales={},
+                        score_percentiles={}, residual_std={}, prior={},
+                        passthrough_ranges={}, aepipe_version="0.1.0")
+    (model_dir / "manifest.json").write_text(json.dumps(manifest.to_dict()))
     report = evaluate(real=files["real"], synthetic=files["synthetic"],
                       model_dir=str(model_dir), output=str(tmp_path / "report"))
     assert [c["name"] for c in report["schema"]["columns"]] == ["age", "city"]
     assert report["schema"]["source"] == f"model directory {model_dir}"
-    assert report["model"] == {"path": str(model_dir), "aepipe_version": "0.1.0",
-                               "options": {"code_size": 4}, "validation_loss": 0.5}
+    model = report["model"]
+    assert (model["path"], model["aepipe_version"]) == (str(model_dir), "0.1.0")
+    assert model["options"]["code_size"] == 4 and model["rows"] == {"train": 9, "validation": 1}
+    assert model["training"]["validation_loss"] == 0.5 and "history" not in model["training"]
 
 
 def test_a_schema_file_sets_the_kinds(files, tmp_path):

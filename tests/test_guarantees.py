@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from aepipe import datasets
 from aepipe.cli import main
-from conftest import ROOT, kill_training_at_first_epoch
+from conftest import ROOT, kill_training_at_first_validation
 
 
 def test_the_manifest_lists_a_digest_of_every_file(trained_model_dir):
@@ -44,7 +44,7 @@ def test_a_training_run_killed_midway_leaves_no_model_and_a_rerun_succeeds(adult
     args = ["--input", adult_files["train"], "--schema", str(tmp_path / "schema.yaml"),
             "--model-dir", str(model_dir)]
     _write_sample_schema(tmp_path / "schema.yaml", adult_files["train"])
-    kill_training_at_first_epoch(*args)
+    kill_training_at_first_validation(*args)
     assert not model_dir.exists(), "a killed run published a model directory"
     rerun = subprocess.run([sys.executable, "-m", "pipelines.train", *args, "--epochs", "2"],
                            capture_output=True, text=True, cwd=ROOT, timeout=600)
@@ -58,7 +58,7 @@ def test_a_killed_retraining_leaves_the_previous_model_intact(trained_model_dir,
     shutil.copytree(trained_model_dir, model_dir)
     before = (model_dir / "manifest.json").read_text()
     _write_sample_schema(tmp_path / "schema.yaml", adult_files["train"])
-    kill_training_at_first_epoch("--input", adult_files["train"], "--schema",
+    kill_training_at_first_validation("--input", adult_files["train"], "--schema",
                                  str(tmp_path / "schema.yaml"), "--model-dir", str(model_dir),
                                  "--overwrite")
     assert (model_dir / "manifest.json").read_text() == before
@@ -96,8 +96,10 @@ def test_retraining_in_multi_processing_mode_gives_the_same_model(
     assert result.returncode == 0, result.stderr[-3000:]
     first, second = (json.loads(open(os.path.join(d, "manifest.json")).read())
                      for d in (trained_model_dir, again))
-    for key in ("statistics", "vocabularies", "rows", "history", "score_percentiles", "prior"):
+    for key in ("statistics", "vocabularies", "rows", "loss_scales", "score_percentiles",
+                "prior"):
         assert first[key] == second[key], key
+    assert first["training"]["history"] == second["training"]["history"]
     batch = pq.read_table(adult_files["holdout"]).combine_chunks().to_batches()[0]
     first_code, first_score = ModelDirectory(trained_model_dir).encode(batch)
     second_code, second_score = ModelDirectory(str(again)).encode(batch)

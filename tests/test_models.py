@@ -1,6 +1,7 @@
 """The two model options: the variational autoencoder (the default, so the session model) and
-the plain autoencoder with a fitted prior and input dropout (a training run of its own). Both
-record their prior, sample within the schema contract and keep zero-inflated columns' zeros."""
+the plain autoencoder with input dropout (a training run of its own). Both sample from a
+mixture fitted to their codes, within the schema contract, and keep zero-inflated columns'
+zeros."""
 
 import glob
 import os
@@ -42,29 +43,55 @@ def model_and_sample(request, trained_model_dir, ae_dir, tmp_path_factory):
     return ModelDirectory(model_dir), pq.read_table(sorted(glob.glob(prefix + "-*.parquet")))
 
 
-def test_the_default_is_a_vae_with_its_standard_normal_prior(trained_model):
+def test_the_default_is_a_vae_sampled_from_a_mixture_fitted_to_its_codes(trained_model):
     manifest = trained_model.manifest
-    assert manifest["options"]["model"] == "vae" and manifest["options"]["beta"] == 0.5
-    prior = manifest["prior"]
-    assert prior["kind"] == "standard_normal" and prior["weights"] == [1.0]
-    np.testing.assert_array_equal(prior["covariances"][0], np.eye(len(prior["means"][0])))
+    assert manifest.options.model == "vae" and manifest.options.beta == 0.01
+    prior = manifest.prior
+    assert prior["kind"] == "gaussian_mixture" and prior["components"] > 1
+    assert sum(prior["weights"]) == pytest.approx(1.0)
+    assert np.shape(prior["covariances"]) == (prior["components"], 8, 8)
+
+
+def test_the_sample_signature_decodes_codes_drawn_from_the_recorded_mixture(trained_model):
+    """`sample` = a code from the manifest's mixture (component by the first uniform, then
+    mean + Cholesky factor x noise, computed here in numpy), then `generate`."""
+    prior = trained_model.manifest.prior
+    rng = np.random.default_rng(0)
+    signatures = trained_model.saved_model.signatures
+    width = signatures["sample"].structured_input_signature[1]["uniform"].shape[1]
+    noise = rng.standard_normal((500, 8)).astype(np.float32)
+    uniform = rng.random((500, width)).astype(np.float32)
+    cumulative = np.cumsum(prior["weights"])
+    code = []
+    for n, u in zip(noise, uniform[:, 0]):
+        k = min(int(np.sum(cumulative < u)), len(cumulative) - 1)
+        code.append(prior["means"][k] + np.linalg.cholesky(prior["covariances"][k]) @ n)
+    sampled = signatures["sample"](noise=noise, uniform=uniform)
+    generated = signatures["generate"](code=np.asarray(code, np.float32),
+                                       uniform=uniform[:, 1:])
+    for name, values in generated.items():
+        if values.dtype.is_floating:
+            np.testing.assert_allclose(sampled[name].numpy(), values.numpy(), rtol=1e-4,
+                                       atol=1e-4, err_msg=name)
+        else:
+            assert np.mean(sampled[name].numpy() == values.numpy()) > 0.99, name
 
 
 def test_the_plain_autoencoder_records_its_fitted_mixture(ae_dir):
     manifest = ModelDirectory(ae_dir).manifest
-    assert manifest["options"]["model"] == "ae" and manifest["options"]["input_dropout"] == 0.1
-    assert manifest["prior"]["kind"] == "gaussian_mixture"
-    assert len(manifest["prior"]["weights"]) > 1
+    assert manifest.options.model == "ae" and manifest.options.input_dropout == 0.1
+    assert manifest.prior["kind"] == "gaussian_mixture"
+    assert len(manifest.prior["weights"]) > 1
 
 
 def test_samples_keep_the_schema_contract(model_and_sample, adult_files):
     model, synthetic = model_and_sample
     assert synthetic.schema.equals(pq.read_schema(adult_files["train"]), check_metadata=False)
-    for name, vocabulary in model.manifest["vocabularies"].items():
+    for name, vocabulary in model.manifest.vocabularies.items():
         assert set(synthetic.column(name).drop_null().to_pylist()) <= set(vocabulary), name
     for name in ("age", "capital_gain", "hours_per_week"):
         values = synthetic.column(name).to_numpy()
-        stats = model.manifest["statistics"][name]
+        stats = model.manifest.statistics[name]
         assert stats["min"] <= values.min() and values.max() <= stats["max"], name
 
 

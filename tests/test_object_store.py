@@ -24,7 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 from aepipe.fileio import list_tree
 from aepipe.model_dir import ModelDirectory
 from aepipe.options import ModelOptions
-from conftest import kill_training_at_first_epoch
+from conftest import kill_training_at_first_validation
 BUCKET = "gs://aepipe-test"
 
 
@@ -132,7 +132,7 @@ def test_encode_sample_and_evaluate_read_and_write_gs(gcs, gcs_model, adult_file
 def test_a_killed_training_run_publishes_nothing(gcs, adult_files, sample_schema, tmp_path):
     (tmp_path / "schema.yaml").write_text(sample_schema.to_yaml())
     model_dir = f"{gcs}/models/killed"
-    kill_training_at_first_epoch("--input", adult_files["train"], "--schema",
+    kill_training_at_first_validation("--input", adult_files["train"], "--schema",
                                  str(tmp_path / "schema.yaml"), "--model-dir", model_dir)
     assert list_tree(model_dir) == []
     others = [p for p in list_tree(f"{gcs}/models")

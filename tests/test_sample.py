@@ -43,15 +43,15 @@ def test_schema_equals_the_training_input(synthetic, adult_files):
 
 def test_values_stay_in_their_training_domains(synthetic, trained_model):
     manifest = trained_model.manifest
-    for name, vocabulary in manifest["vocabularies"].items():
+    for name, vocabulary in manifest.vocabularies.items():
         assert set(synthetic.column(name).drop_null().to_pylist()) <= set(vocabulary), name
     for name in ("age", "fnlwgt", "hours_per_week"):
         values = synthetic.column(name).to_numpy()
-        stats = manifest["statistics"][name]
+        stats = manifest.statistics[name]
         assert stats["min"] <= values.min() and values.max() <= stats["max"], name
     keys = synthetic.column("id").to_pylist()
     assert len(set(keys)) == ROWS and all(k.startswith("syn-") for k in keys)
-    low, high = manifest["passthrough_ranges"]["event_ts"]
+    low, high = manifest.passthrough_ranges["event_ts"]
     times = synthetic.column("event_ts").cast(pa.int64()).to_numpy()
     assert low <= times.min() and times.max() <= high
 
@@ -215,10 +215,10 @@ def _input_space(model, table: pa.Table) -> np.ndarray:
     parts = [model.transform(batch) for batch in table.to_batches(max_chunksize=4096)]
     values = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
     columns = []
-    for column in model.manifest["schema"]["columns"]:
+    for column in model.manifest.schema.to_dict()["columns"]:
         name, kind = column["name"], column["kind"]
         if kind == "categorical":
-            one_hot = np.zeros((table.num_rows, len(model.manifest["vocabularies"][name]) + 2))
+            one_hot = np.zeros((table.num_rows, len(model.manifest.vocabularies[name]) + 2))
             one_hot[np.arange(table.num_rows), values[name]] = 1.0
             columns.append(one_hot)
         elif kind in ("numeric", "integer", "boolean"):
@@ -276,7 +276,7 @@ def keyed_training(tmp_path_factory) -> tuple[str, pa.Table]:
 
 def test_the_manifest_records_key_and_timestamp_ranges(keyed_training):
     model_dir, table = keyed_training
-    recorded = ModelDirectory(model_dir).manifest["passthrough_ranges"]
+    recorded = ModelDirectory(model_dir).manifest.passthrough_ranges
     days = [(d - datetime.date(1970, 1, 1)).days for d in table.column("day").to_pylist()]
     assert recorded == {"cust": [0, KEYED_ROWS - 1],
                         "sid": [min(map(len, table.column("sid").to_pylist())),
@@ -306,7 +306,7 @@ def test_fresh_integer_keys_past_the_type_maximum_are_refused(keyed_training):
     from aepipe.sample import BlockSampler
 
     model = ModelDirectory(keyed_training[0])
-    model.manifest["passthrough_ranges"]["cust"] = [0, 2**63 - 11]
+    model.manifest.passthrough_ranges["cust"] = [0, 2**63 - 11]
     BlockSampler(model, num_rows=10, seed=1)  # 2**63 - 10 … 2**63 - 1 fit int64
     with pytest.raises(OptionsError, match="'cust'"):
         BlockSampler(model, num_rows=11, seed=1)
@@ -317,6 +317,6 @@ def test_a_model_trained_before_key_ranges_were_recorded_is_refused(keyed_traini
     from aepipe.sample import BlockSampler
 
     model = ModelDirectory(keyed_training[0])
-    del model.manifest["passthrough_ranges"]["sid"]
+    del model.manifest.passthrough_ranges["sid"]
     with pytest.raises(ModelDirError, match="'sid'.*retrain"):
         BlockSampler(model, num_rows=10, seed=1)

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from aepipe.manifest import FORMAT_VERSION
 from aepipe.quality import reconstruction_quality
 
 # Measured on this sample (4,000 training rows, default options: the VAE, seed 1): integer RMSE
@@ -30,17 +31,18 @@ def test_model_directory_layout(trained_model_dir):
 
 def test_manifest_records_what_later_jobs_need(trained_model, sample_schema):
     manifest = trained_model.manifest
-    assert manifest["format_version"] == 1 and manifest["aepipe_version"]
-    assert manifest["schema"] == sample_schema.to_dict()
-    assert manifest["rows"]["train"] + manifest["rows"]["validation"] == 4000
-    assert 0 < manifest["rows"]["validation"] < 800
-    assert len(manifest["history"]["loss"]) == len(manifest["history"]["val_loss"]) >= 2
-    assert manifest["validation_loss"] == min(manifest["history"]["val_loss"])
-    assert manifest["options"]["code_size"] == 8
-    assert set(manifest["vocabularies"]["sex"]) == {"Male", "Female"}
-    assert [f["name"] for f in manifest["input_arrow_schema"]["fields"]] == list(
-        sample_schema.names)
-    percentiles = list(manifest["score_percentiles"].values())
+    assert manifest.format_version == FORMAT_VERSION and manifest.aepipe_version
+    assert manifest.schema == sample_schema
+    assert manifest.rows["train"] + manifest.rows["validation"] == 4000
+    assert 0 < manifest.rows["validation"] < 800
+    run = manifest.training
+    assert len(run.history["loss"]) == len(run.history["val_loss"]) >= 2
+    assert run.validation_loss == min(run.history["val_loss"])
+    assert run.steps == len(run.history["loss"]) * run.steps_per_period >= run.best_step
+    assert manifest.options.code_size == 8
+    assert set(manifest.vocabularies["sex"]) == {"Male", "Female"}
+    assert manifest.input_arrow_schema.names == list(sample_schema.names)
+    percentiles = list(manifest.score_percentiles.values())
     assert percentiles == sorted(percentiles) and percentiles[0] > 0
 
 
@@ -48,22 +50,28 @@ def test_statistics_are_those_of_the_training_rows(trained_model, adult_files):
     manifest = trained_model.manifest
     rows = pq.read_table(adult_files["train"])
     age = rows.column("age").to_numpy().astype(np.float64)
-    stats = manifest["statistics"]["age"]
+    stats = manifest.statistics["age"]
     # TFT analyses the training split only, so the figures are close to, not equal to, all rows.
     assert stats["mean"] == pytest.approx(age.mean(), rel=0.02)
     assert stats["std"] == pytest.approx(age.std(), rel=0.05)
     assert age.min() <= stats["min"] and stats["max"] <= age.max()
     occupation_nulls = rows.column("occupation").null_count / rows.num_rows
-    assert manifest["statistics"]["occupation"]["null_rate"] == pytest.approx(
+    assert manifest.statistics["occupation"]["null_rate"] == pytest.approx(
         occupation_nulls, abs=0.01)
 
 
 def test_signatures_are_present_with_named_inputs(trained_model):
     signatures = trained_model.saved_model.signatures
-    assert set(signatures) == {"encode", "decode", "generate", "score", "transform"}
+    assert set(signatures) == {"encode", "decode", "generate", "sample", "score", "transform"}
     _, encode_inputs = signatures["encode"].structured_input_signature
     assert {"age", "age__null", "workclass", "workclass__null"} <= set(encode_inputs)
     assert set(signatures["encode"].structured_outputs) == {"code", "score"}
+    _, sample_inputs = signatures["sample"].structured_input_signature
+    assert sample_inputs["noise"].shape.as_list() == [None, 8]
+    generate_draws = signatures["generate"].structured_input_signature[1]["uniform"].shape[1]
+    assert sample_inputs["uniform"].shape.as_list() == [None, 1 + generate_draws]
+    assert set(signatures["sample"].structured_outputs) == set(
+        signatures["generate"].structured_outputs)
 
 
 def test_decode_returns_original_units_and_types(trained_model, adult_files):
@@ -73,9 +81,9 @@ def test_decode_returns_original_units_and_types(trained_model, adult_files):
     assert score.shape == (holdout.num_rows,) and np.all(score >= 0)
     decoded = trained_model.decode(code)
     assert decoded["age"].dtype == np.int64
-    stats = trained_model.manifest["statistics"]["age"]
+    stats = trained_model.manifest.statistics["age"]
     assert stats["min"] <= decoded["age"].min() and decoded["age"].max() <= stats["max"]
-    vocabulary = set(trained_model.manifest["vocabularies"]["education"])
+    vocabulary = set(trained_model.manifest.vocabularies["education"])
     assert {v.decode() for v in decoded["education"]} <= vocabulary
     assert decoded["workclass__null"].dtype == np.bool_
 
@@ -92,7 +100,7 @@ def test_decode_inverts_encode_on_held_out_rows(trained_model, adult_files):
 def test_null_and_unseen_categories_stay_distinguishable(trained_model):
     import tensorflow as tf
 
-    size = len(trained_model.manifest["vocabularies"]["workclass"])
+    size = len(trained_model.manifest.vocabularies["workclass"])
     inputs = {name: tf.constant(values) for name, values in _one_row(trained_model).items()}
     inputs["workclass"] = tf.constant(["Never-seen-before", ""])
     inputs["workclass__null"] = tf.constant([False, True])

@@ -1,0 +1,98 @@
+"""How a model is fitted, checked against plain loops and scikit-learn: the loss scales that
+balance column kinds, the step schedule that fits the table's size, the warning when training
+stopped while still improving, and the mixture prior's EM."""
+
+import logging
+import math
+
+import numpy as np
+import pytest
+
+from aepipe import model, options, prior
+from aepipe.errors import OptionsError
+from aepipe.features import Feature, Features, Role
+from aepipe.model import MIN_SCALE, marginal_scales
+from aepipe.options import ModelOptions
+from aepipe.prior import GaussianMixturePrior
+from aepipe.schema import Column, Kind
+from aepipe.training import Schedule, _warn_if_still_improving
+
+
+def _entropy(values) -> float:
+    counts = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    return -sum(c / len(values) * math.log(c / len(values)) for c in counts.values())
+
+
+def test_loss_scales_are_what_the_marginal_alone_would_cost():
+    income = Column("income", Kind.NUMERIC, nullable=True)
+    colour = Column("colour", Kind.CATEGORICAL)
+    features = Features((Feature("income", income, Role.VALUE),
+                         Feature("income__null", income, Role.FLAG),
+                         Feature("colour", colour, Role.CATEGORY, classes=5)))
+    rng = np.random.default_rng(0)
+    values = rng.normal(2.0, 3.0, 1000).astype(np.float32)
+    null = (rng.random(1000) < 0.2).astype(np.float32)
+    colours = rng.choice(4, 1000, p=[0.7, 0.2, 0.05, 0.05])
+    batches = [{"income": values[i:i + 300], "income__null": null[i:i + 300],
+                "colour": colours[i:i + 300]} for i in range(0, 1000, 300)]
+    scales = marginal_scales(features, batches)
+    present = [float(v) for v, n in zip(values, null) if n == 0]
+    mean = sum(present) / len(present)
+    assert scales["income"] == pytest.approx(sum((v - mean) ** 2 for v in present)
+                                             / len(present), rel=1e-5)
+    assert scales["income__null"] == pytest.approx(_entropy(null.tolist()))
+    assert scales["colour"] == pytest.approx(_entropy(colours.tolist()))
+    constant = marginal_scales(Features((Feature("colour", colour, Role.CATEGORY, 5),)),
+                               [{"colour": np.zeros(10, np.int64)}])
+    assert constant == {"colour": MIN_SCALE}
+
+
+@pytest.mark.parametrize("rows, epochs, batch, period, periods", [
+    (35_000, None, 256, 137, 73),     # Adult-sized: full batches, a pass per validation
+    (240, None, 30, 100, 100),        # penguins-sized: 8 steps a pass, as many steps in all
+    (2_000, 1, 250, 8, 1),            # --epochs 1: one pass, one validation
+    (5, None, 1, 100, 100),           # fewer rows than MIN_STEPS_PER_PASS: one per step
+])
+def test_the_schedule_fits_the_table(rows, epochs, batch, period, periods):
+    schedule = Schedule.of(rows, ModelOptions(steps=10_000, epochs=epochs))
+    assert (schedule.batch_size, schedule.period, schedule.periods) == (batch, period, periods)
+    assert schedule.steps_per_pass == -(-rows // batch)
+    assert schedule.steps <= 10_000 + period
+
+
+def test_a_warning_when_training_ran_out_of_steps_while_improving(caplog):
+    schedule = Schedule(batch_size=256, steps_per_pass=100, period=100, periods=20)
+    options = ModelOptions(patience=10)
+    with caplog.at_level(logging.WARNING, logger="aepipe.training"):
+        _warn_if_still_improving(list(np.linspace(1.0, 0.5, 20)), 19, schedule, options)
+        assert "still improving" in caplog.text and "step 2000 of 2000" in caplog.text
+        caplog.clear()
+        _warn_if_still_improving([1.0] * 5 + [0.5] * 15, 5, schedule, options)  # converged
+        _warn_if_still_improving(list(np.linspace(1.0, 0.5, 12)), 11, schedule, options)
+    assert caplog.text == ""  # the second stopped early: fewer periods than scheduled
+
+
+def test_the_mixture_prior_fits_as_well_as_scikit_learn():
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(0)
+    codes = np.concatenate([rng.normal(0, 1, (3000, 3)),
+                            rng.normal(4, 0.5, (2000, 3)) * [1, 2, 1],
+                            rng.multivariate_normal([-3, 3, 0], np.diag([0.3, 0.1, 1]), 1000)])
+    ours = GaussianMixturePrior.fit_em(codes, components=3, seed=0)
+    log_density = ours._log_densities(codes)
+    ours_score = np.mean(np.log(np.exp(log_density).sum(axis=1)))
+    theirs = GaussianMixture(3, reg_covar=1e-4, random_state=0, n_init=3).fit(codes)
+    assert ours_score == pytest.approx(theirs.score(codes), abs=0.01)
+    assert sorted(ours.weights) == pytest.approx(sorted(theirs.weights_), abs=0.01)
+
+
+def test_every_model_and_prior_option_names_a_kind():
+    assert set(options.MODELS) == set(model.MODELS)
+    assert set(options.PRIORS) == set(prior.PRIORS)
+    assert all(issubclass(kind, model.Autoencoder) for kind in model.MODELS.values())
+    assert all(issubclass(kind, prior.Prior) for kind in prior.PRIORS.values())
+    with pytest.raises(OptionsError, match="prior"):
+        ModelOptions(prior="diffusion")
