@@ -139,7 +139,7 @@ def _warn_if_still_improving(losses: list[float], best: int, schedule: Schedule,
     if len(losses) < schedule.periods or len(losses) - 1 - best >= max(1, options.patience // 2):
         return
     _LOG.warning("the %s loss was still improving when training stopped at its step budget "
-                 "(best at step %d of %d): more --steps may give a better model",
+                 "(best at step %d of %d): more --steps (or --epochs) may give a better model",
                  "validation" if options.validation_fraction else "training",
                  (best + 1) * schedule.period, schedule.steps)
 

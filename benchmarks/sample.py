@@ -5,7 +5,7 @@
 Trains a model on the embedded Adult data once (reused on later runs), then in fresh processes:
 
 - plain: one loop over the blocks calling the same `BlockSampler` (prior draws, the SavedModel's
-  `generate` signature, the same block size), writing Parquet with pyarrow;
+  `sample` signature, the same block size), writing Parquet with pyarrow;
 - beam: `aepipe sample` on the DirectRunner.
 
 Prints rows/s of each, the ratio beam/plain and peak memory.
