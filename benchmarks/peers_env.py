@@ -89,21 +89,11 @@ def run_peer(
     return json.loads(Path(timings).read_text())
 
 
-def sdmetrics_quality(python: Path, *, real: Path, synthetic: str) -> dict:
-    """SDMetrics' own Quality Report figures (score, column_shapes, column_pair_trends) for a
-    real file and a synthetic file or glob, computed in the peer venv."""
-    return json.loads(_run(python, [str(python), str(HERE / "sdmetrics_check.py"),
-                                    "--real", str(real), "--synthetic", synthetic],
-                           capture=True).strip().splitlines()[-1])
-
-
-def _run(python: Path, command: list[str], capture: bool = False) -> str:
-    """Runs a command of the peer venv (stderr passes through); returns its stdout if asked."""
+def _run(python: Path, command: list[str]) -> None:
+    """Runs a command of the peer venv, its output passing through."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     # SDV appends a usage log to platformdirs' user data dir: keep it inside the venv.
     env["XDG_DATA_HOME"] = str(Path(python).absolute().parent.parent / "share")
-    result = subprocess.run(command, env=env, cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE if capture else None)
+    result = subprocess.run(command, env=env, cwd=ROOT)
     if result.returncode != 0:
         raise RuntimeError(f"{Path(command[1]).name} failed with exit code {result.returncode}")
-    return result.stdout or ""
