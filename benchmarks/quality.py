@@ -350,6 +350,7 @@ def make_anomalies(holdout: pa.Table, columns: list[str], seed: int) -> pa.Table
 
 def train_aepipe(table, schema: Schema, model_dir: str, **options) -> dict:
     """Trains with ModelOptions(**options); returns the timing and what the manifest says."""
+    from aepipe.model_dir import read_manifest
     from aepipe.options import ModelOptions
     from pipelines.train import train
 
@@ -357,21 +358,14 @@ def train_aepipe(table, schema: Schema, model_dir: str, **options) -> dict:
     train(input_pattern=table.train, schema=schema, model_dir=model_dir,
           options=ModelOptions(**options), overwrite=True)
     wall = time.perf_counter() - started
-    # manifest.json read as JSON, not through aepipe's Manifest class: the figures below are in
-    # "training" (format 2) or at the top level (format 1), whichever this aepipe writes.
-    with open(os.path.join(model_dir, "manifest.json")) as f:
-        manifest = json.load(f)
-    training = manifest.get("training") or {}
-    pick = lambda key: training.get(key, manifest.get(key))  # noqa: E731
-    history = (pick("history") or {}).get("loss", [])
+    run = read_manifest(model_dir).training
     facts = {"train_seconds": wall, "rows": table.train_rows, "options": options,
-             "fit_seconds": pick("fit_seconds"), "validations": len(history) or None,
-             "steps": pick("steps"), "best_step": pick("best_step"),
-             "batch_size": pick("batch_size"), "best_epoch": pick("best_epoch"),
-             "validation_loss": pick("validation_loss")}
-    LOG.info("%s: trained %s in %.1f s (fit %s s; %s validations, %s steps, best step %s, "
-             "best epoch %s)", table.name, options, wall, facts["fit_seconds"],
-             facts["validations"], facts["steps"], facts["best_step"], facts["best_epoch"])
+             "fit_seconds": run.fit_seconds, "validations": len(run.history["loss"]),
+             "steps": run.steps, "best_step": run.best_step, "batch_size": run.batch_size,
+             "validation_loss": run.validation_loss}
+    LOG.info("%s: trained %s in %.1f s (fit %s s; %s validations, %s steps, best step %s)",
+             table.name, options, wall, facts["fit_seconds"], facts["validations"],
+             facts["steps"], facts["best_step"])
     return facts
 
 
