@@ -18,6 +18,10 @@ __all__ = [
     "REASON",
     "select",
     "split_valid",
+    "SCALAR_FEED",
+    "CATEGORY_FEED",
+    "CATEGORY_NULL_FEED",
+    "feed_columns",
     "tft_feed_schema",
     "to_tft_feed",
     "to_model_inputs",
@@ -36,12 +40,6 @@ _INPUT_DTYPES = {
     Kind.CATEGORICAL: np.dtype(object),
 }
 _PLACEHOLDERS = {Kind.NUMERIC: 0.0, Kind.INTEGER: 0, Kind.BOOLEAN: False, Kind.CATEGORICAL: ""}
-_FEED_TYPES = {
-    Kind.NUMERIC: pa.float32(),
-    Kind.INTEGER: pa.int64(),
-    Kind.BOOLEAN: pa.int64(),
-    Kind.CATEGORICAL: pa.binary(),
-}
 
 
 def select(batch: pa.RecordBatch, schema: Schema) -> pa.RecordBatch:
@@ -110,32 +108,59 @@ def rejected_schema(input_schema: pa.Schema) -> pa.Schema:
     return input_schema.append(pa.field(REASON, pa.string()))
 
 
+# The TFT feed: one list column per kind of column, each row holding every column's value, so
+# that the transform graph's inputs do not grow with the number of columns.
+SCALAR_FEED = "__scalars__"  # numeric, integer and boolean columns as float32, NaN for null
+CATEGORY_FEED = "__categories__"  # categorical columns as bytes, b"" for null
+CATEGORY_NULL_FEED = "__category_nulls__"  # 1 where a categorical cell is null, else 0
+
+
+def feed_columns(schema: Schema) -> tuple[list[Column], list[Column]]:
+    """The modelled columns in the feed's order: the scalar ones, then the categorical ones."""
+    return ([c for c in schema.modelled if c.kind is not Kind.CATEGORICAL],
+            [c for c in schema.modelled if c.kind is Kind.CATEGORICAL])
+
+
 def tft_feed_schema(schema: Schema) -> pa.Schema:
-    """The Arrow schema TFT reads: one list column per modelled column (empty list for null)."""
-    return pa.schema([pa.field(c.name, pa.list_(_FEED_TYPES[c.kind])) for c in schema.modelled])
+    """The Arrow schema TFT reads: a list column per kind, as wide as that kind's columns."""
+    scalars, categoricals = feed_columns(schema)
+    fields = [pa.field(SCALAR_FEED, pa.list_(pa.float32()))] if scalars else []
+    if categoricals:
+        fields += [pa.field(CATEGORY_FEED, pa.list_(pa.binary())),
+                   pa.field(CATEGORY_NULL_FEED, pa.list_(pa.int64()))]
+    return pa.schema(fields)
 
 
 def to_tft_feed(batch: pa.RecordBatch, schema: Schema) -> pa.RecordBatch:
-    """Turns plain columns into the list columns tfx-bsl wants: null -> [], value -> [value]."""
-    return pa.RecordBatch.from_arrays(
-        [_as_list(_feed_values(batch.column(c.name), c)) for c in schema.modelled],
-        schema=tft_feed_schema(schema),
-    )
+    """The columns of a batch as the feed's rows (see `tft_feed_schema`)."""
+    scalars, categoricals = feed_columns(schema)
+    arrays = []
+    if scalars:
+        values = np.stack([_float_values(batch.column(c.name)) for c in scalars], axis=1)
+        arrays.append(_rows(pa.array(values.ravel(), pa.float32()), len(scalars)))
+    if categoricals:
+        columns = [pc.cast(_as_strings(batch.column(c.name)), pa.binary()) for c in categoricals]
+        nulls = np.stack([np.asarray(c.is_null()) for c in columns], axis=1)
+        filled = pa.concat_arrays([c.fill_null(b"") for c in columns])
+        row_major = (np.arange(len(columns))[None, :] * batch.num_rows
+                     + np.arange(batch.num_rows)[:, None]).ravel()
+        arrays += [_rows(filled.take(pa.array(row_major)), len(columns)),
+                   _rows(pa.array(nulls.ravel().astype(np.int64)), len(columns))]
+    return pa.RecordBatch.from_arrays(arrays, schema=tft_feed_schema(schema))
 
 
-def _feed_values(array: pa.Array, column: Column) -> pa.Array:
-    if column.kind is Kind.CATEGORICAL:
-        return pc.cast(_as_strings(array), pa.binary())
-    if column.kind is Kind.BOOLEAN:
-        return pc.cast(array, pa.int64())
-    return pc.cast(array, _FEED_TYPES[column.kind])
+def _float_values(array: pa.Array) -> np.ndarray:
+    """A column's values as float32, NaN for null."""
+    if pa.types.is_boolean(array.type):
+        array = pc.cast(array, pa.int8())
+    as_float = pc.cast(array, pa.float32(), safe=False)  # integers round as TFT's cast did
+    return np.asarray(as_float.to_numpy(zero_copy_only=False), np.float32)
 
 
-def _as_list(values: pa.Array) -> pa.ListArray:
-    present = np.asarray(values.is_valid())
-    offsets = np.zeros(len(values) + 1, dtype=np.int32)
-    np.cumsum(present, out=offsets[1:])
-    return pa.ListArray.from_arrays(pa.array(offsets), values.drop_null())
+def _rows(values: pa.Array, width: int) -> pa.ListArray:
+    """Flat row-major values as a list column of `width` values per row."""
+    offsets = np.arange(0, len(values) + 1, width, dtype=np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), values)
 
 
 def _as_strings(array: pa.Array) -> pa.Array:

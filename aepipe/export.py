@@ -23,20 +23,16 @@ from typing import Any, Mapping
 import tensorflow as tf
 
 from aepipe import marginal
-from aepipe.features import STATISTICS, bin_logits, null_flag, stat_name
-from aepipe.model import Autoencoder
+from aepipe.features import null_flag
+from aepipe.model import Autoencoder, columns_of
+from aepipe.preprocess import feature_sources, feed_tensors, read_statistics, read_vocabularies
 from aepipe.prior import Prior
 from aepipe.schema import Kind, Schema
 
-__all__ = ["AutoencoderModule", "transform_statistics", "save"]
+__all__ = ["AutoencoderModule", "analysis_results", "save"]
 
 _TF_DTYPES = {Kind.NUMERIC: tf.float32, Kind.INTEGER: tf.int64, Kind.BOOLEAN: tf.bool,
               Kind.CATEGORICAL: tf.string}
-
-
-def _feed_dtype(kind: Kind) -> tf.DType:
-    """The dtype TFT reads a column as: booleans are fed as 0/1 integers."""
-    return tf.int64 if kind is Kind.BOOLEAN else _TF_DTYPES[kind]
 
 
 def raw_signature(schema: Schema) -> dict[str, tf.TensorSpec]:
@@ -48,23 +44,17 @@ def raw_signature(schema: Schema) -> dict[str, tf.TensorSpec]:
     return spec
 
 
-def transform_statistics(tft_layer: Any, schema: Schema
-                         ) -> dict[str, dict[str, float | list[float]]]:
-    """Reads back the analyzers' results from the transform: one all-null row carries them."""
-    one_null_row = {
-        c.name: tf.sparse.SparseTensor(
-            tf.zeros([0, 2], tf.int64),
-            tf.zeros([0], _feed_dtype(c.kind)),
-            [1, 1])
-        for c in schema.modelled
-    }
-    transformed = tft_layer(one_null_row)
-    statistics: dict[str, dict[str, float | list[float]]] = {}
+def analysis_results(tft_layer: Any, schema: Schema
+                     ) -> tuple[dict[str, dict[str, float | list[float]]], dict[str, list[str]]]:
+    """The analyzers' results, read back from the transform (one all-null row carries them):
+    each modelled column's statistics, and each categorical column's vocabulary."""
+    one_null_row = {}
     for column in schema.modelled:
-        names = {k: stat_name(column.name, k) for k in STATISTICS}
-        statistics[column.name] = {k: transformed[n][0].numpy().tolist()
-                                   for k, n in names.items() if n in transformed}
-    return statistics
+        one_null_row[column.name] = tf.zeros([1], _TF_DTYPES[column.kind])
+        one_null_row[null_flag(column.name)] = tf.ones([1], tf.bool)
+    transformed = {k: v.numpy()
+                   for k, v in tft_layer(feed_tensors(one_null_row, schema)).items()}
+    return read_statistics(transformed, schema), read_vocabularies(transformed, schema)
 
 
 class AutoencoderModule(tf.Module):
@@ -78,141 +68,190 @@ class AutoencoderModule(tf.Module):
         self.tft_layer = tft_layer
         self.model = model
         self._schema = schema
-        self._statistics = {c: {k: tf.constant(v, tf.float32) for k, v in s.items()}
-                            for c, s in statistics.items()}
+        groups = model.groups
+        self._values = _ValueColumns(groups.values, statistics, residual_std)
         self._vocabularies = {c: tf.constant(v if v else [""], tf.string)
                               for c, v in vocabularies.items()}
         self._vocabulary_sizes = {c: len(v) for c, v in vocabularies.items()}
-        self._residual_std = {c: tf.constant(v, tf.float32) for c, v in residual_std.items()}
+        self._draw_index = _draw_positions(model)
+        self._sources = feature_sources(schema)
         self._prior = prior
         signature = raw_signature(schema)
-        self.encode = tf.function(self._encode, input_signature=[signature])
-        self.score = tf.function(self._score, input_signature=[signature])
-        self.transform = tf.function(self._features, input_signature=[signature])
+        self.encode = tf.function(self._encode, input_signature=[signature], autograph=False)
+        self.score = tf.function(self._score, input_signature=[signature], autograph=False)
+        self.transform = tf.function(self._features, input_signature=[signature],
+                                     autograph=False)
         code = tf.TensorSpec([None, model.code_size], tf.float32, name="code")
         self._draws = sum(f.draws for f in model.layout)
-        self.decode = tf.function(self._decode, input_signature=[code])
-        self.generate = tf.function(self._generate, input_signature=[
+        self.decode = tf.function(self._decode, input_signature=[code], autograph=False)
+        self.generate = tf.function(self._generate, autograph=False, input_signature=[
             code, tf.TensorSpec([None, self._draws], tf.float32, name="uniform")])
-        self.sample = tf.function(self._sample, input_signature=[
+        self.sample = tf.function(self._sample, autograph=False, input_signature=[
             tf.TensorSpec([None, model.code_size], tf.float32, name="noise"),
             tf.TensorSpec([None, prior.draws + self._draws], tf.float32, name="uniform")])
 
     def _transform(self, raw: dict) -> dict:
-        sparse = {}
-        for column in self._schema.modelled:
-            values = tf.cast(raw[column.name], _feed_dtype(column.kind))
-            is_null = raw[null_flag(column.name)]
-            present = tf.where(tf.logical_not(is_null))
-            sparse[column.name] = tf.SparseTensor(
-                tf.concat([present, tf.zeros_like(present)], axis=1),
-                tf.gather_nd(values, present),
-                tf.stack([tf.shape(values, out_type=tf.int64)[0], 1]))
-        return self.tft_layer(sparse)
+        return self.tft_layer(feed_tensors(raw, self._schema))
 
     def _features(self, raw: dict) -> dict:
+        """The model's input features, taken from the preprocessing's per-kind matrices."""
         transformed = self._transform(raw)
-        return {name: transformed[name] for name in self.model.layout.names}
+        columns = {name: columns_of(transformed[name])
+                   for name in {matrix for matrix, _ in self._sources.values()}}
+        return {name: columns[self._sources[name][0]][self._sources[name][1]]
+                for name in self.model.layout.names}
 
     def _encode(self, raw: dict) -> dict:
-        features = self._transform(raw)
+        features = self._features(raw)
         code = self.model.encode(features)
-        score = self.model.reconstruction_error(features, self.model.decode(code))
+        score = self.model.reconstruction_error(features, self.model.decoder(code))
         return {"code": code, "score": score}
 
     def _score(self, raw: dict) -> dict:
         return {"score": self._encode(raw)["score"]}
 
     def _decode(self, code: tf.Tensor) -> dict:
-        return self._original_units(self.model.decode(code), draws=None)
+        return self._original_units(self.model.decoder(code), uniform=None)
 
     def _generate(self, code: tf.Tensor, uniform: tf.Tensor) -> dict:
-        draws = iter(tf.unstack(uniform, num=self._draws, axis=1))
-        return self._original_units(self.model.decode(code), draws=draws)
+        return self._original_units(self.model.decoder(code), uniform=uniform)
 
     def _sample(self, noise: tf.Tensor, uniform: tf.Tensor) -> dict:
         """A code from the prior, decoded as `generate` does."""
         draws = self._prior.draws
         return self._generate(self._prior.codes(noise, uniform[:, :draws]), uniform[:, draws:])
 
-    def _original_units(self, outputs: dict, draws) -> dict:
-        """Decoder outputs as values and null masks in the original units and categories.
+    def _original_units(self, raw: tf.Tensor, uniform: tf.Tensor | None) -> dict:
+        """The decoder's output matrix as values and null masks in the original units and
+        categories.
 
-        Without `draws`, flags, categories and quantile bins take their most likely value and
-        numbers the decoder's mean; with them (`Feature.draws` uniforms per feature, in feature
-        order), flags, categories and bins are drawn from the decoder's probabilities, which
-        keeps null rates, rare categories and the numbers' distributions at their rates, and
-        numbers get normal noise with the residual deviation measured on validation rows.
+        Without `uniform` draws, flags, categories and quantile bins take their most likely
+        value and numbers the decoder's mean; with them (`Feature.draws` per feature, in
+        feature order), flags, categories and bins are drawn from the decoder's probabilities,
+        which keeps null rates, rare categories and the numbers' distributions at their rates,
+        and numbers get normal noise with the residual deviation measured on validation rows.
         """
+        groups = self.model.groups
+        outputs = groups.parts(raw)
+        values = self._values.original(outputs, self._draws_of(groups.values, uniform))
+        flags = _flags(outputs["flags"], self._draws_of(groups.flags, uniform))
+        value_of = dict(zip([f.name for f in groups.values], columns_of(values)))
+        flag_of = dict(zip([f.name for f in groups.flags], columns_of(flags)))
+        category_at = {f.name: (int(offset), f.classes)
+                       for f, offset in zip(groups.categories, groups.offsets)}
         decoded: dict[str, tf.Tensor] = {}
         for column in self._schema.modelled:
-            value = outputs[column.name]
-            flag = null_flag(column.name)
+            name, flag = column.name, null_flag(column.name)
             if column.kind is Kind.CATEGORICAL:
-                decoded[column.name], decoded[flag] = self._category(
-                    column.name, column.nullable, value, draws)
+                start, classes = category_at[name]
+                decoded[name], decoded[flag] = self._category(
+                    name, column.nullable, outputs["categories"][:, start:start + classes],
+                    None if uniform is None else uniform[:, self._draw_index[name]])
                 continue
-            decoded[column.name] = (_flag(value, draws) if column.kind is Kind.BOOLEAN
-                                    else self._scalar(column.kind, column.name, outputs, draws))
-            decoded[flag] = (_flag(outputs[flag], draws) if flag in outputs
-                             else tf.zeros_like(value, tf.bool))
+            if column.kind is Kind.BOOLEAN:
+                decoded[name] = flag_of[name]
+            else:
+                value = value_of[name]
+                decoded[name] = (tf.cast(tf.round(value), tf.int64)
+                                 if column.kind is Kind.INTEGER else value)
+            decoded[flag] = (flag_of[flag] if flag in flag_of
+                             else tf.zeros_like(raw[:, 0], tf.bool))
         return decoded
 
-    def _scalar(self, kind: Kind, name: str, outputs: dict, draws) -> tf.Tensor:
-        stats = self._statistics[name]
-        if "quantiles" in stats:
-            knots = marginal.knots(stats["quantiles"], stats["min"], stats["max"])
-            original = marginal.from_level(self._level(name, outputs, draws), knots)
-        else:
-            std = tf.where(stats["std"] > 0.0, stats["std"], 1.0)
-            value = self._noisy(name, outputs[name], draws)
-            original = tf.clip_by_value(value * std + stats["mean"], stats["min"], stats["max"])
-        return tf.cast(tf.round(original), tf.int64) if kind is Kind.INTEGER else original
+    def _draws_of(self, features, uniform: tf.Tensor | None) -> tf.Tensor | None:
+        """The [batch, features, draws] uniform draws of features that take the same number."""
+        if uniform is None or not features:
+            return None
+        first = [self._draw_index[f.name] for f in features]
+        return tf.stack([tf.gather(uniform, [i + k for i in first], axis=1)
+                         for k in range(features[0].draws)], axis=-1)
 
-    def _noisy(self, name: str, value: tf.Tensor, draws) -> tf.Tensor:
-        if draws is None:
-            return value
-        return value + self._residual_std[name] * tf.math.ndtri(
-            tf.clip_by_value(next(draws), 1e-6, 1.0 - 1e-6))
-
-    def _level(self, name: str, outputs: dict, draws) -> tf.Tensor:
-        """Where a value lies in its column's distribution: in the bin drawn (or the likeliest),
-        at the decoder's noisy value where that falls in the bin, else at a drawn position."""
-        logits = outputs[bin_logits(name)]
-        bins = tf.cast(tf.shape(logits)[1], tf.float32)
-        chosen = tf.cast(_choose(logits, None if draws is None else next(draws)), tf.float32)
-        low, high = chosen / bins, (chosen + 1.0) / bins
-        level = marginal.level(self._noisy(name, outputs[name], draws))
-        inside = (level >= low) & (level < high)
-        if draws is None:
-            return tf.clip_by_value(level, low, high)
-        return tf.where(inside, level, low + next(draws) * (high - low))
-
-    def _category(self, name: str, nullable: bool, logits: tf.Tensor, draws
-                  ) -> tuple[tf.Tensor, tf.Tensor]:
+    def _category(self, name: str, nullable: bool, logits: tf.Tensor,
+                  uniform: tf.Tensor | None) -> tuple[tf.Tensor, tf.Tensor]:
         """A known category or null (never the out-of-vocabulary bucket)."""
         size = max(self._vocabulary_sizes[name], 1)
         allowed = logits[:, :size]
         if nullable:
             allowed = tf.concat([allowed, logits[:, size + 1:size + 2]], axis=1)
-        choice = _choose(allowed, None if draws is None else next(draws))
+        choice = _choose(allowed, uniform)
         return tf.gather(self._vocabularies[name], tf.minimum(choice, size - 1)), choice == size
 
 
-def _flag(logit: tf.Tensor, draws) -> tf.Tensor:
-    """True where the flag is likely (no draws) or where a uniform draw falls under its odds."""
+class _ValueColumns(tf.Module):
+    """The value features' statistics as [values, ...] constants, and their decoding from the
+    decoder's outputs into original units, all columns at once."""
+
+    def __init__(self, features, statistics: Mapping[str, Mapping[str, Any]],
+                 residual_std: Mapping[str, float]):
+        super().__init__()
+        stats = [statistics[f.column.name] for f in features]
+        self._quantile = bool(stats) and "quantiles" in stats[0]
+        self._residual_std = tf.constant([residual_std.get(f.name, 0.0) for f in features],
+                                         tf.float32)
+        if self._quantile:
+            self._knots = marginal.knots(tf.constant([s["quantiles"] for s in stats], tf.float32),
+                                         [s["min"] for s in stats], [s["max"] for s in stats])
+        else:
+            self._moments = {k: tf.constant([s[k] for s in stats], tf.float32)
+                             for k in ("mean", "std", "min", "max")}
+
+    def original(self, outputs: dict, draws: tf.Tensor | None) -> tf.Tensor:
+        """[batch, values] in original units; `draws` [batch, values, 3 or 1] uniforms:
+        the bin, the noise and the position in the bin (or only the noise, without bins)."""
+        if not self._quantile:
+            moments = self._moments
+            std = tf.where(moments["std"] > 0.0, moments["std"], 1.0)
+            value = self._noisy(outputs["values"], None if draws is None else draws[..., 0])
+            return tf.clip_by_value(value * std + moments["mean"], moments["min"],
+                                    moments["max"])
+        levels = self._level(outputs["values"], outputs["bins"], draws)
+        return tf.transpose(marginal.from_level(tf.transpose(levels), self._knots))
+
+    def _noisy(self, value: tf.Tensor, uniform: tf.Tensor | None) -> tf.Tensor:
+        if uniform is None:
+            return value
+        return value + self._residual_std * tf.math.ndtri(
+            tf.clip_by_value(uniform, 1e-6, 1.0 - 1e-6))
+
+    def _level(self, values: tf.Tensor, logits: tf.Tensor, draws: tf.Tensor | None
+               ) -> tf.Tensor:
+        """Where each value lies in its column's distribution: in the bin drawn (or the
+        likeliest), at the decoder's noisy value where that falls in the bin, else at a drawn
+        position."""
+        bins = tf.cast(tf.shape(logits)[-1], tf.float32)
+        chosen = tf.cast(_choose(logits, None if draws is None else draws[..., 0]), tf.float32)
+        low, high = chosen / bins, (chosen + 1.0) / bins
+        level = marginal.level(self._noisy(values, None if draws is None else draws[..., 1]))
+        if draws is None:
+            return tf.clip_by_value(level, low, high)
+        inside = (level >= low) & (level < high)
+        return tf.where(inside, level, low + draws[..., 2] * (high - low))
+
+
+def _draw_positions(model: Autoencoder) -> dict[str, int]:
+    """Where each feature's uniform draws start in `generate`'s `uniform` input."""
+    positions, start = {}, 0
+    for feature in model.layout:
+        positions[feature.name] = start
+        start += feature.draws
+    return positions
+
+
+def _flags(logits: tf.Tensor, draws: tf.Tensor | None) -> tf.Tensor:
+    """True where a flag is likely (no draws) or where its uniform draw falls under its odds."""
     if draws is None:
-        return logit > 0.0
-    return next(draws) < tf.sigmoid(logit)
+        return logits > 0.0
+    return draws[..., 0] < tf.sigmoid(logits)
 
 
 def _choose(logits: tf.Tensor, uniform: tf.Tensor | None) -> tf.Tensor:
-    """The most likely class, or one drawn by inverting the softmax's cumulative distribution."""
+    """The most likely class (over the last axis), or one drawn by inverting the softmax's
+    cumulative distribution with `uniform` (the logits' shape less the last axis)."""
     if uniform is None:
         return tf.argmax(logits, axis=-1)
     cumulative = tf.cumsum(tf.nn.softmax(logits), axis=-1)
-    drawn = tf.reduce_sum(tf.cast(cumulative < uniform[:, None], tf.int64), axis=-1)
-    return tf.minimum(drawn, tf.cast(tf.shape(logits)[1] - 1, tf.int64))
+    drawn = tf.reduce_sum(tf.cast(cumulative < uniform[..., None], tf.int64), axis=-1)
+    return tf.minimum(drawn, tf.cast(tf.shape(logits)[-1] - 1, tf.int64))
 
 
 def save(module: AutoencoderModule, path: str) -> None:

@@ -23,13 +23,7 @@ import pyarrow as pa
 
 from aepipe.schema import NULL_SUFFIX, Column, Kind, Schema
 
-__all__ = ["Role", "Feature", "Features", "STAT_PREFIX", "STATISTICS", "embed", "bin_logits",
-           "null_flag"]
-
-# Transformed outputs that carry an analyzer's result (a constant) rather than a per-row value:
-# they let the exported model read back the statistics TFT computed.
-STAT_PREFIX = "__stat__"
-STATISTICS = ("mean", "std", "min", "max", "null_rate", "quantiles")
+__all__ = ["Role", "Feature", "Features", "embed", "bin_logits", "null_flag"]
 
 
 class Role(str, enum.Enum):
@@ -122,7 +116,3 @@ def bin_logits(name: str) -> str:
 
 def null_flag(name: str) -> str:
     return name + NULL_SUFFIX
-
-
-def stat_name(column: str, statistic: str) -> str:
-    return f"{STAT_PREFIX}{column}__{statistic}"

@@ -34,19 +34,25 @@ _EDGE = 1e-3  # F is clipped to [_EDGE, 1 - _EDGE], so z stays within ±3.09
 
 
 def knots(boundaries: tf.Tensor, minimum: tf.Tensor, maximum: tf.Tensor) -> tf.Tensor:
-    """The cumulative distribution's knots, at levels 0, 1/Q, ..., 1."""
-    return tf.concat([tf.reshape(tf.cast(minimum, tf.float32), [1]),
-                      tf.reshape(tf.cast(boundaries, tf.float32), [-1]),
-                      tf.reshape(tf.cast(maximum, tf.float32), [1])], axis=0)
+    """The cumulative distribution's knots, at levels 0, 1/Q, ..., 1: [Q + 1] for one column,
+    [columns, Q + 1] from [columns, Q - 1] boundaries and [columns] minima and maxima."""
+    def edge(value):
+        return tf.expand_dims(tf.cast(value, tf.float32), -1)
+
+    return tf.concat([edge(minimum), tf.cast(boundaries, tf.float32), edge(maximum)], axis=-1)
 
 
 def to_normal(x: tf.Tensor, knots: tf.Tensor) -> tf.Tensor:
-    """Φ⁻¹(F(x)) for a 1-D float tensor."""
-    buckets = tf.cast(tf.size(knots) - 1, tf.float32)
+    """Φ⁻¹(F(x)) for a [rows] tensor and [Q + 1] knots, or [columns, rows] and
+    [columns, Q + 1]."""
+    size = tf.shape(knots)[-1]
+    buckets = tf.cast(size - 1, tf.float32)
     left = tf.searchsorted(knots, x, side="left")
     right = tf.searchsorted(knots, x, side="right")
-    lower = tf.clip_by_value(left, 1, tf.size(knots) - 1) - 1
-    low, high = tf.gather(knots, lower), tf.gather(knots, lower + 1)
+    lower = tf.clip_by_value(left, 1, size - 1) - 1
+    batch_dims = knots.shape.rank - 1
+    low = tf.gather(knots, lower, batch_dims=batch_dims)
+    high = tf.gather(knots, lower + 1, batch_dims=batch_dims)
     between = tf.cast(lower, tf.float32) + tf.math.divide_no_nan(x - low, high - low)
     tied = tf.cast(left + right - 1, tf.float32) / 2.0
     position = tf.where(right > left, tied, between)
@@ -69,10 +75,13 @@ def from_normal(z: tf.Tensor, knots: tf.Tensor) -> tf.Tensor:
 
 
 def from_level(levels: tf.Tensor, knots: tf.Tensor) -> tf.Tensor:
-    """F⁻¹ at levels in [0, 1]."""
-    buckets = tf.size(knots) - 1
+    """F⁻¹ at levels in [0, 1]: [rows] levels and [Q + 1] knots, or [columns, rows] and
+    [columns, Q + 1]."""
+    buckets = tf.shape(knots)[-1] - 1
     position = tf.clip_by_value(levels * tf.cast(buckets, tf.float32), 0.0,
                                 tf.cast(buckets, tf.float32))
     lower = tf.clip_by_value(tf.cast(tf.floor(position), tf.int32), 0, buckets - 1)
-    low, high = tf.gather(knots, lower), tf.gather(knots, lower + 1)
+    batch_dims = knots.shape.rank - 1
+    low = tf.gather(knots, lower, batch_dims=batch_dims)
+    high = tf.gather(knots, lower + 1, batch_dims=batch_dims)
     return low + (position - tf.cast(lower, tf.float32)) * (high - low)

@@ -24,6 +24,7 @@ them, and sampling draws from a density fitted to the codes (`aepipe.prior`). Wi
 
 from __future__ import annotations
 
+import collections
 from typing import Iterable, Mapping, Sequence
 
 import keras
@@ -31,18 +32,20 @@ import numpy as np
 from keras import layers, ops
 
 from aepipe import marginal
-from aepipe.features import Features, Role, bin_logits, null_flag
+from aepipe.features import Feature, Features, Role, bin_logits, null_flag
 
-__all__ = ["Autoencoder", "VariationalAutoencoder", "MODELS", "KL", "marginal_scales"]
+__all__ = ["Autoencoder", "VariationalAutoencoder", "MODELS", "KL", "OUTPUTS", "marginal_scales",
+           "columns_of"]
 
 KL = "__kl__"  # a model kind's per-row penalty (the VAE's KL divergence), beside its outputs
+OUTPUTS = "__outputs__"  # the decoder's raw output matrix, in `_Groups` order
 MIN_SCALE = 0.05  # floor of a loss term's scale: a near-constant column does not dominate
 
 
 class Autoencoder(keras.Model):
     """The plain autoencoder, and the base of every model kind: an encoder and a decoder over a
     `Features` layout, with the scaled reconstruction loss. `call` returns the decoder's raw
-    outputs (and the kind's per-row `penalty`, if any, under `KL`).
+    output matrix under OUTPUTS (and the kind's per-row `penalty`, if any, under `KL`).
 
     A kind fills in three hooks: how many encoder outputs make one code dimension
     (`code_outputs`), the code it trains on (`training_code`) and the penalty added to the loss
@@ -58,6 +61,7 @@ class Autoencoder(keras.Model):
         self.layout = features
         self.scales = dict(scales or {})  # loss term -> its marginal-only value; 1 when absent
         self.columns = len({f.column.name for f in features})
+        self.groups = _Groups(features, self.scales)
         self.code_size = code_size
         self.beta = beta
         self.corrupt = layers.Dropout(input_dropout, seed=seed)
@@ -75,13 +79,12 @@ class Autoencoder(keras.Model):
 
     def embed(self, inputs: dict) -> keras.KerasTensor:
         """The encoder's input vector: values and flags as they are, categories one-hot."""
-        parts = []
-        for feature in self.layout:
-            x = inputs[feature.name]
-            if feature.role is Role.CATEGORY:
-                parts.append(ops.one_hot(ops.cast(x, "int32"), feature.classes))
-            else:
-                parts.append(ops.expand_dims(ops.cast(x, "float32"), -1))
+        groups = self.groups
+        parts = [_stack(inputs, features, "float32")
+                 for features in (groups.values, groups.flags) if features]
+        if groups.categories:
+            parts.append(_multi_hot(_stack(inputs, groups.categories, "int32") + groups.offsets,
+                                    groups.classes))
         return ops.concatenate(parts, axis=-1)
 
     def encode(self, inputs: dict, training: bool = False):
@@ -95,20 +98,12 @@ class Autoencoder(keras.Model):
 
     def decode(self, code) -> dict:
         """Raw decoder outputs per feature: values, logits of flags, logits of categories."""
-        outputs = self.decoder(code)
-        split, start = {}, 0
-        for feature in self.layout:
-            piece = outputs[:, start:start + feature.width]
-            split[feature.name] = piece if feature.role is Role.CATEGORY else piece[:, 0]
-            if feature.bins:
-                split[bin_logits(feature.name)] = piece[:, 1:]
-            start += feature.width
-        return split
+        return self.groups.split(self.decoder(code))
 
     def call(self, inputs: dict, training: bool = False) -> dict:
         encoded = self.encoder_outputs(inputs, training)
-        outputs = self.decode(self.training_code(encoded) if training
-                              else encoded[:, :self.code_size])
+        outputs = {OUTPUTS: self.decoder(self.training_code(encoded) if training
+                                         else encoded[:, :self.code_size])}
         penalty = self.penalty(encoded)
         if penalty is not None:
             outputs[KL] = penalty
@@ -122,38 +117,16 @@ class Autoencoder(keras.Model):
         """Hook: a per-row term added to the loss, weighted by `beta` per column; None: none."""
         return None
 
-    def reconstruction_error(self, inputs: dict, outputs: dict):
-        """Per row, the mean over columns of each column's mean scaled reconstruction loss.
+    def reconstruction_error(self, inputs: dict, outputs):
+        """Per row, the mean over columns of each column's mean scaled reconstruction loss,
+        from the decoder's raw output matrix (or `call`'s outputs).
 
         A value's squared error (and its bin's cross-entropy) does not count where the value is
         null (its flag says so).
         """
-        columns: dict[str, list] = {}
-        for name, column, term in self._terms(inputs, outputs):
-            columns.setdefault(column, []).append(term / self.scales.get(name, 1.0))
-        return ops.mean(ops.stack([ops.mean(ops.stack(terms, axis=-1), axis=-1)
-                                   for terms in columns.values()], axis=-1), axis=-1)
-
-    def _terms(self, inputs: dict, outputs: dict):
-        """(term name, column, per-row loss) for every loss term of every feature."""
-        for feature in self.layout:
-            target, output = inputs[feature.name], outputs[feature.name]
-            column = feature.column.name
-            if feature.role is Role.CATEGORY:
-                yield feature.name, column, keras.losses.sparse_categorical_crossentropy(
-                    ops.cast(target, "int32"), output, from_logits=True)
-            elif feature.role is Role.FLAG:
-                yield feature.name, column, _binary_crossentropy(
-                    ops.cast(target, "float32"), output)
-            else:
-                target = ops.cast(target, "float32")
-                yield feature.name, column, _masked(inputs, feature.name,
-                                                    ops.square(target - output))
-                if feature.bins:
-                    yield bin_logits(feature.name), column, _masked(
-                        inputs, feature.name, keras.losses.sparse_categorical_crossentropy(
-                            marginal.bin_of(target, feature.bins),
-                            outputs[bin_logits(feature.name)], from_logits=True))
+        if isinstance(outputs, dict):
+            outputs = outputs[OUTPUTS]
+        return ops.sum(self.groups.terms(inputs, outputs) * self.groups.weights, axis=-1)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = self.reconstruction_error(x, y_pred)
@@ -182,12 +155,117 @@ class VariationalAutoencoder(Autoencoder):
 MODELS: dict[str, type[Autoencoder]] = {"ae": Autoencoder, "vae": VariationalAutoencoder}
 
 
-def _masked(inputs: dict, name: str, error):
-    """A value's error, zero where the value is null (its flag says so)."""
-    flag = null_flag(name)
-    if flag in inputs:
-        error = error * (1.0 - ops.cast(inputs[flag], "float32"))
-    return error
+class _Groups:
+    """The features by role, so that the input and the loss treat each role as one matrix.
+
+    The decoder's output matrix holds, in this order: one value per VALUE feature, then their
+    quantile-bin logits (`bins` each), one logit per FLAG, then each CATEGORY's logits.
+    `weights` puts every loss term (in `terms` order: values, bins, flags, categories) over its
+    scale and its column's number of terms and the number of columns, so that the weighted sum
+    of a row's terms is the mean over columns of each column's mean scaled term.
+    """
+
+    def __init__(self, features: Features, scales: Mapping[str, float]):
+        self.values = [f for f in features if f.role is Role.VALUE]
+        self.flags = [f for f in features if f.role is Role.FLAG]
+        self.categories = [f for f in features if f.role is Role.CATEGORY]
+        self.bins = self.values[0].bins if self.values else 0
+        flags = [f.name for f in self.flags]
+        self.nullable = [null_flag(f.name) in flags for f in self.values]
+        sizes = [f.classes for f in self.categories]
+        self.offsets = np.cumsum([0] + sizes[:-1]).astype("int32")
+        self.classes = int(sum(sizes))
+        self.segments = np.repeat(np.arange(len(sizes)), sizes).astype("int32")
+        terms = (self.values + (self.values if self.bins else []) + self.flags
+                 + self.categories)
+        names = ([f.name for f in self.values] + [bin_logits(f.name) for f in self.values
+                                                   if self.bins] + flags
+                 + [f.name for f in self.categories])
+        per_column = collections.Counter(f.column.name for f in terms)
+        columns = len(per_column)
+        self.weights = np.array([1.0 / (scales.get(name, 1.0) * per_column[f.column.name]
+                                        * columns) for f, name in zip(terms, names)], "float32")
+
+    def parts(self, outputs) -> dict:
+        """The output matrix by role: "values" [batch, values], "bins" [batch, values, bins]
+        (None without bins), "flags" [batch, flags], "categories" [batch, classes]."""
+        values, flags, bins = len(self.values), len(self.flags), self.bins
+        start = values * (1 + bins)
+        return {"values": outputs[:, :values],
+                "bins": ops.reshape(outputs[:, values:start], (-1, values, bins)) if bins
+                else None,
+                "flags": outputs[:, start:start + flags],
+                "categories": outputs[:, start + flags:]}
+
+    def split(self, outputs) -> dict:
+        """The output matrix as raw outputs per feature (and bin logits per value)."""
+        by_role = self.parts(outputs)
+        split = dict(zip([f.name for f in self.values], columns_of(by_role["values"])))
+        if self.bins:
+            split.update(zip([bin_logits(f.name) for f in self.values],
+                             columns_of(by_role["bins"])))
+        split.update(zip([f.name for f in self.flags], columns_of(by_role["flags"])))
+        logits, bounds = by_role["categories"], self.offsets[1:].tolist()
+        split.update(zip([f.name for f in self.categories],
+                         ops.split(logits, bounds, axis=1) if bounds else [logits]))
+        return split
+
+    def terms(self, inputs: dict, outputs):
+        """Every loss term of every row, unscaled: [batch, terms] in `weights` order."""
+        by_role, terms = self.parts(outputs), []
+        if self.values:
+            target = _stack(inputs, self.values, "float32")
+            present = 1.0 - ops.stack([ops.cast(inputs[null_flag(f.name)], "float32")
+                                       if nullable else ops.zeros_like(target[:, 0])
+                                       for f, nullable in zip(self.values, self.nullable)],
+                                      axis=1)
+            terms.append(ops.square(target - by_role["values"]) * present)
+            if self.bins:
+                terms.append(present * _cross_entropy(by_role["bins"],
+                                                      marginal.bin_of(target, self.bins)))
+        if self.flags:
+            terms.append(_binary_crossentropy(_stack(inputs, self.flags, "float32"),
+                                              by_role["flags"]))
+        if self.categories:
+            terms.append(self._category_terms(inputs, by_role["categories"]))
+        return ops.concatenate(terms, axis=-1)
+
+    def _category_terms(self, inputs: dict, logits):
+        """Each category's cross-entropy: the log-sum-exp of its column's logits (a segment of
+        the row) less the logit of its class."""
+        columns = len(self.categories)
+        by_class = ops.transpose(logits)  # [classes, batch]: segments run along the first axis
+        peak = ops.stop_gradient(ops.segment_max(by_class, self.segments, columns))
+        shifted = ops.exp(by_class - ops.take(peak, self.segments, axis=0))
+        log_total = ops.transpose(ops.log(ops.segment_sum(shifted, self.segments, columns))
+                                  + peak)
+        index = _stack(inputs, self.categories, "int32") + self.offsets
+        return log_total - ops.take_along_axis(logits, index, axis=1)
+
+
+def columns_of(matrix) -> list:
+    """A matrix's columns (along its second axis), from one op rather than one slice each."""
+    return ops.unstack(matrix, axis=1) if matrix.shape[1] else []
+
+
+def _stack(inputs: dict, features: list[Feature], dtype: str):
+    """The features' inputs as one [batch, features] matrix."""
+    return ops.stack([ops.cast(inputs[f.name], dtype) for f in features], axis=1)
+
+
+def _multi_hot(index, classes: int):
+    """A [batch, classes] matrix with a one at each of a row's [batch, k] class indices."""
+    rows, k = ops.shape(index)[0], ops.shape(index)[1]
+    row = ops.repeat(ops.arange(rows, dtype="int32"), k)
+    cells = ops.stack([row, ops.reshape(index, (-1,))], axis=1)
+    return ops.scatter(cells, ops.ones_like(row, "float32"), (rows, classes))
+
+
+def _cross_entropy(logits, target):
+    """Categorical cross-entropy over the last axis, from logits and class indices."""
+    log_probabilities = logits - ops.logsumexp(logits, axis=-1, keepdims=True)
+    return -ops.squeeze(ops.take_along_axis(
+        log_probabilities, ops.expand_dims(ops.cast(target, "int32"), -1), axis=-1), -1)
 
 
 def _binary_crossentropy(target, logit):

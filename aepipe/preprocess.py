@@ -1,114 +1,205 @@
 """The tf.Transform preprocessing: what is analysed over the full dataset, and how each row is
 transformed into model features (see `aepipe.features` for the feature layout).
 
+Analysis costs the same number of analyzers whatever the number of columns: the numeric,
+integer and boolean columns are stacked into one [batch, columns] matrix (nulls as NaN, which
+TFT's analyzers skip) and each statistic is one analyzer over it with
+``reduce_instance_dims=False``; only a categorical column needs an analyzer of its own, its
+vocabulary.
+
 Besides the features, the preprocessing function outputs each analyzer's result as a constant
-column (``__stat__<column>__<statistic>``). TFT keeps no inverse of its transform; these outputs
-let the exported model read the means, deviations and ranges back from the transform graph
-itself, so the decoder and the manifest use exactly the numbers the encoder used.
+(``__stat__<group>__<statistic>``, one vector per group of columns). TFT keeps no inverse of its
+transform; these outputs let the exported model read the means, deviations and ranges back
+from the transform graph itself, so the decoder and the manifest use exactly the numbers the
+encoder used (`read_statistics`). They are never written with the transformed rows
+(`statistic_outputs` lists them for `TransformDataset(exclude_outputs=...)`).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx_bsl.tfxio import tensor_adapter
 
-from aepipe import marginal
-from aepipe.batches import tft_feed_schema
-from aepipe.features import null_flag, stat_name
+from aepipe import marginal, vocabulary
+from aepipe.batches import (CATEGORY_FEED, CATEGORY_NULL_FEED, SCALAR_FEED, feed_columns,
+                            tft_feed_schema)
+from aepipe.features import null_flag
 from aepipe.schema import Column, Kind, Schema
 
-__all__ = ["tensor_adapter_config", "preprocessing_fn"]
+__all__ = ["tensor_adapter_config", "preprocessing_fn", "feed_tensors", "feature_sources",
+           "statistic_outputs",
+           "read_statistics", "read_vocabularies", "STATISTICS", "SCALARS", "NULLS", "CATEGORIES"]
+
+STATISTICS = ("mean", "std", "min", "max", "null_rate", "quantiles")
+# The row features, one matrix per kind, so that the graph's outputs do not grow with the
+# columns: numbers and booleans as the model sees them, their nulls, category indices.
+SCALARS, NULLS, CATEGORIES = "__scalars__", "__nulls__", "__categories__"
+_STAT_PREFIX = "__stat__"
+_SCALAR, _CATEGORICAL = "scalar", "categorical"
 
 
 def tensor_adapter_config(schema: Schema) -> tensor_adapter.TensorAdapterConfig:
-    """Tells TFT to read each list column of the feed as a [batch, 0 or 1] SparseTensor."""
+    """Tells TFT to read each list column of the feed as a dense [batch, columns] tensor."""
+    feed = tft_feed_schema(schema)
+    scalars, categoricals = feed_columns(schema)
+    widths = {SCALAR_FEED: len(scalars), CATEGORY_FEED: len(categoricals),
+              CATEGORY_NULL_FEED: len(categoricals)}
     representations = {
-        c.name: schema_pb2.TensorRepresentation(
-            varlen_sparse_tensor=schema_pb2.TensorRepresentation.VarLenSparseTensor(
-                column_name=c.name))
-        for c in schema.modelled
+        name: schema_pb2.TensorRepresentation(
+            dense_tensor=schema_pb2.TensorRepresentation.DenseTensor(
+                column_name=name, shape=schema_pb2.FixedShape(
+                    dim=[schema_pb2.FixedShape.Dim(size=widths[name])])))
+        for name in feed.names
     }
-    return tensor_adapter.TensorAdapterConfig(tft_feed_schema(schema), representations)
+    return tensor_adapter.TensorAdapterConfig(feed, representations)
 
 
 def preprocessing_fn(schema: Schema, *, top_k: int, numeric: str = "quantile"
                      ) -> Callable[[dict], dict]:
     """The TFT preprocessing function for a schema; `top_k` caps each vocabulary and `numeric`
     ("quantile" or "standard") says how numeric columns are scaled."""
+    scalars, categoricals = feed_columns(schema)
 
     def fn(inputs: dict) -> dict:
         outputs: dict[str, tf.Tensor] = {}
-        for column in schema.modelled:
-            sparse = inputs[column.name]
-            if column.kind is Kind.CATEGORICAL:
-                outputs.update(_categorical(column, sparse, top_k))
-            else:
-                outputs.update(_scalar(column, sparse, numeric))
+        if scalars:
+            outputs.update(_scalars(scalars, inputs[SCALAR_FEED], numeric))
+        if categoricals:
+            outputs.update(_categoricals(inputs[CATEGORY_FEED],
+                                         inputs[CATEGORY_NULL_FEED] > 0, top_k))
         return outputs
 
     return fn
 
 
-def _dense(sparse: tf.SparseTensor, default) -> tf.Tensor:
-    return tf.squeeze(tft.sparse_tensor_to_dense_with_shape(sparse, [None, 1], default), axis=1)
+def feed_tensors(raw: Mapping[str, tf.Tensor], schema: Schema) -> dict[str, tf.Tensor]:
+    """The TFT feed (`aepipe.batches.to_tft_feed`) as tensors, from the raw signature's
+    per-column values and null masks (``c``, ``c__null``)."""
+    scalars, categoricals = feed_columns(schema)
+    feed = {}
+    if scalars:
+        feed[SCALAR_FEED] = tf.stack([
+            tf.where(raw[null_flag(c.name)], np.nan, tf.cast(raw[c.name], tf.float32))
+            for c in scalars], axis=1)
+    if categoricals:
+        feed[CATEGORY_FEED] = tf.stack([
+            tf.where(raw[null_flag(c.name)], b"", raw[c.name]) for c in categoricals], axis=1)
+        feed[CATEGORY_NULL_FEED] = tf.stack([
+            tf.cast(raw[null_flag(c.name)], tf.int64) for c in categoricals], axis=1)
+    return feed
 
 
-def _is_null(sparse: tf.SparseTensor) -> tf.Tensor:
-    present = tf.SparseTensor(sparse.indices, tf.ones_like(sparse.indices[:, 0], tf.float32),
-                              sparse.dense_shape)
-    return 1.0 - _dense(present, 0.0)
+def feature_sources(schema: Schema) -> dict[str, tuple[str, int]]:
+    """Where each model feature (`aepipe.features`) lies in the preprocessing outputs: the
+    output matrix and the column in it."""
+    sources = {}
+    for i, column in enumerate(feed_columns(schema)[0]):
+        sources[column.name] = (SCALARS, i)
+        if column.nullable:
+            sources[null_flag(column.name)] = (NULLS, i)
+    sources.update({c.name: (CATEGORIES, i) for i, c in enumerate(feed_columns(schema)[1])})
+    return sources
+
+
+def statistic_outputs(schema: Schema, *, numeric: str = "quantile") -> list[str]:
+    """The names of the preprocessing outputs that carry analyzer results, not row features."""
+    names = []
+    if feed_columns(schema)[0]:
+        names += [_stat(_SCALAR, k) for k in STATISTICS
+                  if k != "quantiles" or numeric == "quantile"]
+    if feed_columns(schema)[1]:
+        names += [_stat(_CATEGORICAL, k) for k in ("null_rate", "sizes", "tokens")]
+    return names
+
+
+def read_statistics(transformed: Mapping[str, np.ndarray], schema: Schema
+                    ) -> dict[str, dict[str, float | list[float]]]:
+    """Each modelled column's statistics, from one row of the preprocessing outputs."""
+    row = {name: np.asarray(value)[0] for name, value in transformed.items()
+           if name.startswith(_STAT_PREFIX)}
+    statistics: dict[str, dict[str, float | list[float]]] = {}
+    for i, column in enumerate(feed_columns(schema)[0]):
+        statistics[column.name] = {k: float(row[_stat(_SCALAR, k)][i])
+                                   for k in STATISTICS if k != "quantiles"}
+    quantiles = row.get(_stat(_SCALAR, "quantiles"))
+    if quantiles is not None:
+        per_column = quantiles.reshape(len(feed_columns(schema)[0]), -1)
+        for column, boundaries in zip(feed_columns(schema)[0], per_column):
+            if column.kind is not Kind.BOOLEAN:
+                statistics[column.name]["quantiles"] = boundaries.tolist()
+    for i, column in enumerate(feed_columns(schema)[1]):
+        statistics[column.name] = {"null_rate": float(row[_stat(_CATEGORICAL, "null_rate")][i])}
+    return {c.name: statistics[c.name] for c in schema.modelled}
+
+
+def read_vocabularies(transformed: Mapping[str, np.ndarray], schema: Schema
+                      ) -> dict[str, list[str]]:
+    """Each categorical column's vocabulary, most frequent first, from one row of the
+    preprocessing outputs."""
+    columns = feed_columns(schema)[1]
+    if not columns:
+        return {}
+    sizes = np.asarray(transformed[_stat(_CATEGORICAL, "sizes")])[0]
+    tokens = np.asarray(transformed[_stat(_CATEGORICAL, "tokens")])[0]
+    ends = np.cumsum(sizes)
+    return {column.name: [t.decode("utf-8", "replace") for t in tokens[end - size:end]]
+            for column, size, end in zip(columns, sizes, ends)}
+
+
+def _stat(group: str, statistic: str) -> str:
+    return f"{_STAT_PREFIX}{group}__{statistic}"
 
 
 def _broadcast(value: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
-    """A constant (scalar or vector) repeated on every row of `like`."""
-    value = tf.cast(value, tf.float32)
-    if value.shape.rank == 0:
-        return tf.fill(tf.shape(like), value)
-    return tf.zeros_like(like)[:, None] + tf.reshape(value, [1, -1])
+    """A constant, flattened, repeated on every row of `like` (a [batch, ...] tensor)."""
+    return tf.repeat(tf.reshape(value, [1, -1]), tf.shape(like)[0], axis=0)
 
 
-def _scalar(column: Column, sparse: tf.SparseTensor, numeric: str) -> dict[str, tf.Tensor]:
-    """Numeric, integer and boolean columns: one float value plus an optional null flag."""
-    values = tf.cast(sparse, tf.float32)
-    is_null = _is_null(values)
-    dense = _dense(values, 0.0)
-    statistics = {"mean": tft.mean(values), "std": tf.sqrt(tft.var(values)),
-                  "min": tft.min(values), "max": tft.max(values), "null_rate": tft.mean(is_null)}
-    if column.kind is Kind.BOOLEAN:
-        feature = dense
-    else:
-        if numeric == "quantile":
-            statistics["quantiles"] = tf.reshape(tft.quantiles(
-                values.values, marginal.QUANTILES, marginal.EPSILON), [-1])
-        feature = tf.where(is_null > 0.0, 0.0, _scaled(dense, statistics))
-    outputs = {column.name: feature}
-    if column.nullable:
-        outputs[null_flag(column.name)] = is_null
-    outputs.update({stat_name(column.name, k): _broadcast(v, is_null)
-                    for k, v in statistics.items()})
+def _scalars(columns: list[Column], values: tf.Tensor, numeric: str) -> dict[str, tf.Tensor]:
+    """Numeric, integer and boolean columns ([batch, columns], NaN for null), analysed
+    together: one float feature each (a boolean's 0/1, a number's normal score or standardised
+    value, 0 where null) and a null indicator each."""
+    is_null = tf.cast(tf.math.is_nan(values), tf.float32)
+    statistics = {"mean": tft.mean(values, reduce_instance_dims=False),
+                  "std": tf.sqrt(tft.var(values, reduce_instance_dims=False)),
+                  "min": tft.min(tf.where(is_null > 0.0, np.inf, values),
+                                 reduce_instance_dims=False),
+                  "max": tft.max(tf.where(is_null > 0.0, -np.inf, values),
+                                 reduce_instance_dims=False),
+                  "null_rate": tft.mean(is_null, reduce_instance_dims=False)}
+    is_boolean = [c.kind is Kind.BOOLEAN for c in columns]
+    features = tf.where(is_boolean, values, _scaled(values, statistics, numeric))
+    features = tf.where(is_null > 0.0, 0.0, features)
+    outputs = {SCALARS: features, NULLS: is_null}
+    outputs.update({_stat(_SCALAR, k): _broadcast(v, values) for k, v in statistics.items()})
     return outputs
 
 
-def _scaled(dense: tf.Tensor, statistics: dict) -> tf.Tensor:
-    """A numeric column as the model sees it: its normal score where quantiles were computed,
-    else standardised."""
-    if "quantiles" in statistics:
+def _scaled(values: tf.Tensor, statistics: dict, numeric: str) -> tf.Tensor:
+    """Every column as the model would see it if it were numeric: its normal score where
+    quantiles are computed (they join `statistics`), else standardised."""
+    if numeric == "quantile":
+        statistics["quantiles"] = tft.quantiles(values, marginal.QUANTILES, marginal.EPSILON,
+                                                reduce_instance_dims=False)
         knots = marginal.knots(statistics["quantiles"], statistics["min"], statistics["max"])
-        return marginal.to_normal(dense, knots)
+        return tf.transpose(marginal.to_normal(tf.transpose(values), knots))
     std = statistics["std"]
-    return (dense - statistics["mean"]) / tf.where(std > 0.0, std, 1.0)
+    return (values - statistics["mean"]) / tf.where(std > 0.0, std, 1.0)
 
 
-def _categorical(column: Column, sparse: tf.SparseTensor, top_k: int) -> dict[str, tf.Tensor]:
-    """A vocabulary index; V is the out-of-vocabulary bucket and V + 1 stands for null."""
-    index = tft.compute_and_apply_vocabulary(
-        sparse, top_k=top_k, num_oov_buckets=1, vocab_filename=column.name)
-    null_index = tf.cast(tft.get_num_buckets_for_transformed_feature(index), tf.int64)
-    feature = _dense(index, null_index)
-    is_null = _is_null(sparse)
-    return {column.name: feature,
-            stat_name(column.name, "null_rate"): _broadcast(tft.mean(is_null), is_null)}
+def _categoricals(values: tf.Tensor, is_null: tf.Tensor, top_k: int) -> dict[str, tf.Tensor]:
+    """A vocabulary index per cell of the categorical columns ([batch, columns] strings and
+    null indicators), where V is the out-of-vocabulary bucket and V + 1 stands for null; the
+    vocabularies and null rates of all columns are analysed together."""
+    vocabularies = vocabulary.analyze(values, is_null, top_k=top_k)
+    outputs = {CATEGORIES: vocabulary.lookup(vocabularies, values, is_null)}
+    outputs[_stat(_CATEGORICAL, "null_rate")] = _broadcast(
+        tft.mean(tf.cast(is_null, tf.float32), reduce_instance_dims=False), is_null)
+    outputs[_stat(_CATEGORICAL, "sizes")] = _broadcast(vocabularies.sizes, is_null)
+    outputs[_stat(_CATEGORICAL, "tokens")] = _broadcast(vocabularies.tokens, is_null)
+    return outputs

@@ -37,7 +37,8 @@ from aepipe.errors import InputError
 from aepipe.features import Features
 from aepipe.options import ModelOptions
 from aepipe.model_dir import TRANSFORM_FN, prepare, publish, staging_for, write_manifest
-from aepipe.preprocess import preprocessing_fn, tensor_adapter_config
+from aepipe.preprocess import (feature_sources, preprocessing_fn, statistic_outputs,
+                               tensor_adapter_config)
 from aepipe.schema import Kind, Schema, is_string_type
 
 __all__ = ["TrainAutoencoder"]
@@ -72,22 +73,23 @@ class TrainAutoencoder(beam.PTransform):
         with tft_beam.Context(temp_dir=posixpath.join(work, "tft")):
             train_feed = train | "FeedTrain" >> beam.Map(to_tft_feed, schema)
             validation_feed = validation | "FeedValidation" >> beam.Map(to_tft_feed, schema)
-            analyze = tft_beam.AnalyzeAndTransformDataset(
-                preprocessing_fn(schema, top_k=self._options.top_k,
-                                 numeric=self._options.numeric),
-                output_record_batches=True)
-            (transformed, _), transform_fn = (train_feed, config) | analyze
-            transformed_validation, _ = ((validation_feed, config), transform_fn) | (
-                tft_beam.TransformDataset(output_record_batches=True))
+            transform_fn = (train_feed, config) | tft_beam.AnalyzeDataset(preprocessing_fn(
+                schema, top_k=self._options.top_k, numeric=self._options.numeric))
+            statistics = statistic_outputs(schema, numeric=self._options.numeric)
+            transformed, transformed_validation = [
+                ((feed, config), transform_fn) | f"Transform{name}" >> tft_beam.TransformDataset(
+                    exclude_outputs=statistics, output_record_batches=True)
+                for name, feed in (("Train", train_feed), ("Validation", validation_feed))]
             transform_written = transform_fn | tft_beam.WriteTransformFn(
                 posixpath.join(work, TRANSFORM_FN))
         written = [
             pcoll
-            | f"Flatten{name}" >> beam.Map(_training_table, features)
+            | f"Flatten{name}" >> beam.Map(_training_table, features, feature_sources(schema))
             | f"Write{name}" >> WriteToParquetBatched(
                 posixpath.join(work, name.lower()), schema=features.arrow_schema(),
                 file_name_suffix=".parquet")
-            for name, pcoll in (("Train", transformed), ("Validation", transformed_validation))
+            for name, (pcoll, _) in (("Train", transformed),
+                                     ("Validation", transformed_validation))
         ]
         ranges = batches | "PassthroughRanges" >> beam.CombineGlobally(
             _PassthroughRanges(schema.passthrough))
@@ -187,12 +189,18 @@ def _as_int64(column: pa.Array) -> pa.Array:
     return column.cast(pa.int64())
 
 
-def _training_table(element: tuple[pa.RecordBatch, dict], features: Features) -> pa.Table:
-    """TFT's output (one-element list columns) as the flat columns of the training files."""
+def _training_table(element: tuple[pa.RecordBatch, dict], features: Features,
+                    sources: dict[str, tuple[str, int]]) -> pa.Table:
+    """TFT's output (a row of each per-kind matrix) as the flat columns of the training
+    files, one per feature."""
     batch, _ = element
+    matrices = {name: pc.list_flatten(batch.column(name)).to_numpy(zero_copy_only=False)
+                .reshape(batch.num_rows, -1) for name in batch.schema.names}
     schema = features.arrow_schema()
-    columns = [pc.list_flatten(batch.column(name)).cast(schema.field(name).type)
-               for name in schema.names]
+    columns = []
+    for field in schema:
+        matrix, index = sources[field.name]
+        columns.append(pa.array(matrices[matrix][:, index]).cast(field.type))
     return pa.Table.from_arrays(columns, schema=schema)
 
 

@@ -20,14 +20,14 @@ import pyarrow as pa
 import tensorflow as tf
 
 from aepipe import export, fileio, marginal
-from aepipe.export import transform_statistics
+from aepipe.export import analysis_results
 from aepipe.features import Features, Role, null_flag
 from aepipe.manifest import Manifest, TrainingRun
-from aepipe.model import MODELS, Autoencoder, marginal_scales
+from aepipe.model import MODELS, OUTPUTS, Autoencoder, marginal_scales
 from aepipe.options import ModelOptions
 from aepipe.prior import PRIORS, Prior
 from aepipe.model_dir import SAVED_MODEL, TRANSFORM_FN
-from aepipe.schema import Kind, Schema
+from aepipe.schema import Schema
 
 __all__ = ["TrainingData", "FitResult", "fit", "fit_and_export"]
 
@@ -234,8 +234,9 @@ def reconstruction_figures(model: Autoencoder, files: Sequence[str], features: F
     residuals: dict[str, list[np.ndarray]] = {
         f.name: [] for f in features if f.role is Role.VALUE}
     for batch in _first_rows(files, features, SCORE_SAMPLE_ROWS, None):
-        outputs = model(batch)
-        scores.append(np.asarray(model.reconstruction_error(batch, outputs)))
+        raw = model(batch)[OUTPUTS]
+        scores.append(np.asarray(model.reconstruction_error(batch, raw)))
+        outputs = model.groups.split(raw)
         for name, errors in residuals.items():
             present = batch.get(null_flag(name), np.zeros_like(batch[name])) == 0
             errors.append((batch[name] - np.asarray(outputs[name]))[present])
@@ -279,11 +280,9 @@ def fit_and_export(data: TrainingData, *, schema: Schema, staging: str, options:
     """Fits the model on `data`, writes the SavedModel into `staging`, returns the manifest."""
     import tensorflow_transform as tft
 
-    tft_output = tft.TFTransformOutput(posixpath.join(staging, TRANSFORM_FN))
-    vocabularies = {
-        c.name: [v.decode("utf-8", "replace") for v in tft_output.vocabulary_by_name(c.name)]
-        for c in schema.modelled if c.kind is Kind.CATEGORICAL
-    }
+    tft_layer = tft.TFTransformOutput(
+        posixpath.join(staging, TRANSFORM_FN)).transform_features_layer()
+    statistics, vocabularies = analysis_results(tft_layer, schema)
     features = Features.of(schema, {name: len(v) for name, v in vocabularies.items()})
     data = dataclasses.replace(data, features=features)
     _LOG.info("training on %d rows (%d for validation), %d features, code size %d",
@@ -292,8 +291,6 @@ def fit_and_export(data: TrainingData, *, schema: Schema, staging: str, options:
     percentiles, residual_std = reconstruction_figures(
         result.model, data.validation_files or data.train_files, data.features)
     prior = fit_prior(result.model, data.train_files, data.features, options)
-    tft_layer = tft_output.transform_features_layer()
-    statistics = transform_statistics(tft_layer, schema)
     export.save(export.AutoencoderModule(tft_layer=tft_layer, model=result.model, schema=schema,
                                          statistics=statistics, vocabularies=vocabularies,
                                          residual_std=residual_std, prior=prior),

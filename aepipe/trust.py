@@ -64,17 +64,18 @@ SAVED_MODEL_PB = "saved_model.pb"
 # integer-coded) columns, nullable and not, plus key and timestamp columns. See README
 # "Guarantees"; `python -m aepipe.trust MODEL_DIR...` re-derives it after a TensorFlow upgrade.
 ALLOWED_OPS: frozenset[str] = frozenset({
-    "Abs", "AddV2", "ArgMax", "AssignVariableOp", "BiasAdd", "Cast", "ConcatV2", "Const",
-    "Cumsum", "DivNoNan", "Equal", "Erfc", "Exp", "ExpandDims", "Fill", "Floor", "GatherNd",
-    "GatherV2", "Greater", "GreaterEqual", "HashTableV2", "Identity",
-    "InitializeTableFromTextFileV2", "Less", "Log1p", "LogicalAnd", "LogicalNot",
-    "LookupTableFindV2", "LookupTableSizeV2", "LowerBound", "MatMul", "Maximum", "Mean",
-    "Minimum", "Mul", "Ndtri", "Neg", "NoOp", "NotEqual", "OneHot", "Pack", "PartitionedCall",
-    "Placeholder", "ReadVariableOp", "RealDiv", "Relu", "Reshape", "Round", "SelectV2", "Shape",
-    "Sigmoid", "Softmax", "SparseSoftmaxCrossEntropyWithLogits", "SparseToDense", "Sqrt",
-    "Square", "Squeeze", "StatefulPartitionedCall", "StridedSlice", "StringToHashBucketFast",
-    "Sub", "Sum", "Unpack", "UpperBound", "VarHandleOp", "VarIsInitializedOp", "Where",
-    "ZerosLike",
+    "Abs", "AddV2", "ArgMax", "AssignVariableOp", "BiasAdd", "BroadcastTo", "Cast", "ConcatV2",
+    "Const", "Cumsum", "DivNoNan", "Equal", "Erfc", "Exp", "ExpandDims", "Fill", "Floor",
+    "GatherNd", "GatherV2", "Greater", "GreaterEqual", "HashTableV2", "Identity",
+    "InitializeTableFromTextFileV2", "IsFinite", "IsNan", "Less", "Log", "Log1p", "LogicalAnd",
+    "LogicalNot", "LookupTableFindV2", "LookupTableSizeV2", "LowerBound", "MatMul", "Max",
+    "Maximum", "Mean", "Minimum", "Mul", "Ndtri", "Neg", "NoOp", "NotEqual", "OneHot", "Pack",
+    "PartitionedCall", "Placeholder", "Range", "ReadVariableOp", "RealDiv", "Relu", "Reshape",
+    "Round", "ScatterNd", "SelectV2", "Shape", "Sigmoid", "Softmax",
+    "SparseSoftmaxCrossEntropyWithLogits", "SparseToDense", "Sqrt", "Square", "Squeeze",
+    "StatefulPartitionedCall", "StopGradient", "StridedSlice", "StringToHashBucketFast", "Sub",
+    "Sum", "Tile", "Transpose", "Unpack", "UnsortedSegmentMax", "UnsortedSegmentSum",
+    "UpperBound", "VarHandleOp", "VarIsInitializedOp", "Where", "ZerosLike",
 })
 
 # The op types found only in the saver's functions (`_traced_save`, `_traced_restore`) of the

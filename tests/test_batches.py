@@ -6,7 +6,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from aepipe.batches import REASON, split_valid, to_model_inputs, to_tft_feed
+from aepipe.batches import (CATEGORY_FEED, CATEGORY_NULL_FEED, REASON, SCALAR_FEED, feed_columns,
+                            split_valid, to_model_inputs, to_tft_feed)
 from aepipe.errors import SchemaError
 from aepipe.batches import select
 from aepipe.schema import Column, Kind, Schema
@@ -34,23 +35,23 @@ def batch(**overrides):
     return pa.RecordBatch.from_pydict(columns)
 
 
-def test_feed_is_one_list_column_per_modelled_column_with_the_feed_types():
+def test_feed_is_one_list_column_per_kind_with_every_column_of_that_kind_per_row():
     feed = to_tft_feed(batch(), SCHEMA)
-    assert feed.schema.names == ["x", "n", "c", "code", "b"]
-    assert feed.schema.field("x").type == pa.list_(pa.float32())
-    assert feed.schema.field("n").type == pa.list_(pa.int64())
-    assert feed.schema.field("c").type == pa.list_(pa.binary())
-    assert feed.schema.field("code").type == pa.list_(pa.binary())
-    assert feed.schema.field("b").type == pa.list_(pa.int64())
+    assert feed.schema.names == [SCALAR_FEED, CATEGORY_FEED, CATEGORY_NULL_FEED]
+    assert feed.schema.field(SCALAR_FEED).type == pa.list_(pa.float32())
+    assert feed.schema.field(CATEGORY_FEED).type == pa.list_(pa.binary())
+    assert feed.schema.field(CATEGORY_NULL_FEED).type == pa.list_(pa.int64())
+    assert feed_columns(SCHEMA) == ([SCHEMA["x"], SCHEMA["n"], SCHEMA["b"]],
+                                    [SCHEMA["c"], SCHEMA["code"]])
 
 
-def test_feed_turns_null_into_an_empty_list_and_a_value_into_one_element():
+def test_feed_marks_nulls_and_keeps_the_empty_string_a_value():
     feed = to_tft_feed(batch(), SCHEMA).to_pydict()
-    assert feed["x"] == [[1.5], [], [-2.0]]
-    assert feed["n"] == [[1], [2], [3]]
-    assert feed["c"] == [[b"a"], [], [b""]]  # the empty string is a value, not a null
-    assert feed["code"] == [[b"7"], [], [b"9"]]
-    assert feed["b"] == [[1], [], [0]]
+    scalars = feed[SCALAR_FEED]  # x, n, b per row; NaN for null
+    assert scalars[0] == [1.5, 1.0, 1.0] and scalars[2] == [-2.0, 3.0, 0.0]
+    assert math.isnan(scalars[1][0]) and scalars[1][1] == 2.0 and math.isnan(scalars[1][2])
+    assert feed[CATEGORY_FEED] == [[b"a", b"7"], [b"", b""], [b"", b"9"]]
+    assert feed[CATEGORY_NULL_FEED] == [[0, 0], [1, 1], [0, 0]]  # "" in row 2 is a value
 
 
 def test_model_inputs_carry_values_and_null_masks():

@@ -27,12 +27,13 @@ def test_a_changed_model_file_is_refused_unless_no_verify(trained_model_dir, adu
                                                           tmp_path, caplog):
     copy = tmp_path / "model"
     shutil.copytree(trained_model_dir, copy)
-    with open(copy / "saved_model" / "assets" / "race", "a") as f:
-        f.write("Tampered\n")
+    with open(copy / "transform_fn" / "transformed_metadata" / "schema.pbtxt", "a") as f:
+        f.write("# tampered\n")
     args = ["encode", "--input", adult_files["holdout"], "--model-dir", str(copy)]
     assert main([*args, "--output", str(tmp_path / "a")]) == 2
     message = caplog.records[-1].getMessage()
-    assert "does not match its manifest" in message and "saved_model/assets/race changed" in message
+    assert "does not match its manifest" in message
+    assert "transform_fn/transformed_metadata/schema.pbtxt changed" in message
     assert not glob.glob(str(tmp_path / "a-*"))
     assert main([*args, "--output", str(tmp_path / "b"), "--no-verify"]) == 0
     assert pq.read_table(glob.glob(str(tmp_path / "b-0*.parquet"))).num_rows == 1000

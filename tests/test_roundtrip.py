@@ -6,7 +6,8 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aepipe.batches import from_model_outputs, split_valid, to_model_inputs, to_tft_feed
+from aepipe.batches import (CATEGORY_FEED, CATEGORY_NULL_FEED, SCALAR_FEED, feed_columns,
+                            from_model_outputs, split_valid, to_model_inputs, to_tft_feed)
 from aepipe.features import null_flag
 from aepipe.schema import Column, Kind, Schema
 
@@ -49,12 +50,21 @@ def test_model_inputs_round_trip_to_the_same_arrow_columns(batch):
 
 @settings(max_examples=150, deadline=None)
 @given(tables())
-def test_tft_feed_keeps_one_value_per_present_cell_and_none_per_null(batch):
-    feed = to_tft_feed(batch, SCHEMA)
-    for field in TYPES:
-        lengths = np.asarray(feed.column(field.name).value_lengths())
-        expected = np.asarray(batch.column(field.name).is_valid()).astype(int)
-        np.testing.assert_array_equal(lengths, expected)
+def test_tft_feed_holds_each_row_s_cells_in_schema_order_with_nulls_marked(batch):
+    feed = to_tft_feed(batch, SCHEMA).to_pydict()
+    scalars, categoricals = feed_columns(SCHEMA)
+    for r in range(batch.num_rows):
+        for value, column in zip(feed[SCALAR_FEED][r], scalars):
+            original = batch.column(column.name)[r].as_py()
+            if original is None:
+                assert np.isnan(value)
+            else:
+                assert value == np.float32(original)
+        for value, null, column in zip(feed[CATEGORY_FEED][r], feed[CATEGORY_NULL_FEED][r],
+                                       categoricals):
+            original = batch.column(column.name)[r].as_py()
+            assert null == (original is None)
+            assert value == (b"" if original is None else str(original).encode())
 
 
 @settings(max_examples=100, deadline=None)
