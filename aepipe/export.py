@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numpy as np
 import tensorflow as tf
 
 from aepipe import marginal
 from aepipe.features import null_flag
-from aepipe.model import Autoencoder, columns_of
+from aepipe.model import CATEGORIES, FLAGS, VALUES, Autoencoder, columns_of
 from aepipe.preprocess import feature_sources, feed_tensors, read_statistics, read_vocabularies
 from aepipe.prior import Prior
 from aepipe.schema import Kind, Schema
@@ -68,8 +69,8 @@ class AutoencoderModule(tf.Module):
         self.tft_layer = tft_layer
         self.model = model
         self._schema = schema
-        groups = model.groups
-        self._values = _ValueColumns(groups.values, statistics, residual_std)
+        roles = model.roles
+        self._values = _ValueColumns(roles.values, statistics, residual_std)
         self._vocabularies = {c: tf.constant(v if v else [""], tf.string)
                               for c, v in vocabularies.items()}
         self._vocabulary_sizes = {c: len(v) for c, v in vocabularies.items()}
@@ -102,10 +103,27 @@ class AutoencoderModule(tf.Module):
                 for name in self.model.layout.names}
 
     def _encode(self, raw: dict) -> dict:
-        features = self._features(raw)
-        code = self.model.encode(features)
-        score = self.model.reconstruction_error(features, self.model.decoder(code))
+        inputs = self._model_inputs(self._transform(raw))
+        code = self.model.encode(inputs)
+        score = self.model.reconstruction_error(inputs, self.model.decoder(code))
         return {"code": code, "score": score}
+
+    def _model_inputs(self, transformed: dict) -> dict:
+        """The model's input matrices, gathered from the preprocessing's per-kind ones."""
+        roles, rows = self.model.roles, tf.shape(transformed[next(iter(transformed))])[0]
+        inputs = {}
+        for role, features, dtype in ((VALUES, roles.values, tf.float32),
+                                      (FLAGS, roles.flags, tf.float32),
+                                      (CATEGORIES, roles.categories, tf.int64)):
+            sources = [self._sources[f.name] for f in features]
+            matrices = sorted({matrix for matrix, _ in sources})
+            starts = dict(zip(matrices, np.cumsum(
+                [0] + [transformed[m].shape[1] for m in matrices[:-1]]).tolist()))
+            inputs[role] = tf.gather(
+                tf.concat([tf.cast(transformed[m], dtype) for m in matrices], axis=1),
+                [starts[m] + i for m, i in sources], axis=1) if features else tf.zeros(
+                [rows, 0], dtype)
+        return inputs
 
     def _score(self, raw: dict) -> dict:
         return {"score": self._encode(raw)["score"]}
@@ -131,14 +149,14 @@ class AutoencoderModule(tf.Module):
         which keeps null rates, rare categories and the numbers' distributions at their rates,
         and numbers get normal noise with the residual deviation measured on validation rows.
         """
-        groups = self.model.groups
-        outputs = groups.parts(raw)
-        values = self._values.original(outputs, self._draws_of(groups.values, uniform))
-        flags = _flags(outputs["flags"], self._draws_of(groups.flags, uniform))
-        value_of = dict(zip([f.name for f in groups.values], columns_of(values)))
-        flag_of = dict(zip([f.name for f in groups.flags], columns_of(flags)))
+        roles = self.model.roles
+        outputs = roles.parts(raw)
+        values = self._values.original(outputs, self._draws_of(roles.values, uniform))
+        flags = _flags(outputs["flags"], self._draws_of(roles.flags, uniform))
+        value_of = dict(zip([f.name for f in roles.values], columns_of(values)))
+        flag_of = dict(zip([f.name for f in roles.flags], columns_of(flags)))
         category_at = {f.name: (int(offset), f.classes)
-                       for f, offset in zip(groups.categories, groups.offsets)}
+                       for f, offset in zip(roles.categories, roles.offsets)}
         decoded: dict[str, tf.Tensor] = {}
         for column in self._schema.modelled:
             name, flag = column.name, null_flag(column.name)

@@ -34,11 +34,12 @@ from keras import layers, ops
 from aepipe import marginal
 from aepipe.features import Feature, Features, Role, bin_logits, null_flag
 
-__all__ = ["Autoencoder", "VariationalAutoencoder", "MODELS", "KL", "OUTPUTS", "marginal_scales",
-           "columns_of"]
+__all__ = ["Autoencoder", "VariationalAutoencoder", "Roles", "MODELS", "KL", "OUTPUTS", "VALUES",
+           "FLAGS", "CATEGORIES", "marginal_scales", "columns_of"]
 
 KL = "__kl__"  # a model kind's per-row penalty (the VAE's KL divergence), beside its outputs
-OUTPUTS = "__outputs__"  # the decoder's raw output matrix, in `_Groups` order
+OUTPUTS = "__outputs__"  # the decoder's raw output matrix, in `Roles` order
+VALUES, FLAGS, CATEGORIES = "values", "flags", "categories"  # the model's input matrices
 MIN_SCALE = 0.05  # floor of a loss term's scale: a near-constant column does not dominate
 
 
@@ -61,7 +62,7 @@ class Autoencoder(keras.Model):
         self.layout = features
         self.scales = dict(scales or {})  # loss term -> its marginal-only value; 1 when absent
         self.columns = len({f.column.name for f in features})
-        self.groups = _Groups(features, self.scales)
+        self.roles = Roles(features, self.scales)
         self.code_size = code_size
         self.beta = beta
         self.corrupt = layers.Dropout(input_dropout, seed=seed)
@@ -79,12 +80,12 @@ class Autoencoder(keras.Model):
 
     def embed(self, inputs: dict) -> keras.KerasTensor:
         """The encoder's input vector: values and flags as they are, categories one-hot."""
-        groups = self.groups
-        parts = [_stack(inputs, features, "float32")
-                 for features in (groups.values, groups.flags) if features]
-        if groups.categories:
-            parts.append(_multi_hot(_stack(inputs, groups.categories, "int32") + groups.offsets,
-                                    groups.classes))
+        roles = self.roles
+        parts = [ops.cast(inputs[role], "float32") for role, features in
+                 ((VALUES, roles.values), (FLAGS, roles.flags)) if features]
+        if roles.categories:
+            parts.append(_multi_hot(ops.cast(inputs[CATEGORIES], "int32") + roles.offsets,
+                                    roles.classes))
         return ops.concatenate(parts, axis=-1)
 
     def encode(self, inputs: dict, training: bool = False):
@@ -98,7 +99,7 @@ class Autoencoder(keras.Model):
 
     def decode(self, code) -> dict:
         """Raw decoder outputs per feature: values, logits of flags, logits of categories."""
-        return self.groups.split(self.decoder(code))
+        return self.roles.split(self.decoder(code))
 
     def call(self, inputs: dict, training: bool = False) -> dict:
         encoded = self.encoder_outputs(inputs, training)
@@ -126,7 +127,7 @@ class Autoencoder(keras.Model):
         """
         if isinstance(outputs, dict):
             outputs = outputs[OUTPUTS]
-        return ops.sum(self.groups.terms(inputs, outputs) * self.groups.weights, axis=-1)
+        return ops.sum(self.roles.terms(inputs, outputs) * self.roles.weights, axis=-1)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = self.reconstruction_error(x, y_pred)
@@ -155,8 +156,12 @@ class VariationalAutoencoder(Autoencoder):
 MODELS: dict[str, type[Autoencoder]] = {"ae": Autoencoder, "vae": VariationalAutoencoder}
 
 
-class _Groups:
+class Roles:
     """The features by role, so that the input and the loss treat each role as one matrix.
+
+    The model's inputs are three matrices (`inputs` builds them from per-feature arrays):
+    VALUES [batch, values], FLAGS [batch, flags] (booleans and null flags), CATEGORIES
+    [batch, categories] (class indices), each in feature order.
 
     The decoder's output matrix holds, in this order: one value per VALUE feature, then their
     quantile-bin logits (`bins` each), one logit per FLAG, then each CATEGORY's logits.
@@ -171,7 +176,9 @@ class _Groups:
         self.categories = [f for f in features if f.role is Role.CATEGORY]
         self.bins = self.values[0].bins if self.values else 0
         flags = [f.name for f in self.flags]
-        self.nullable = [null_flag(f.name) in flags for f in self.values]
+        # per value, the index of its null flag among the flags (len(flags): none)
+        self.null_flags = np.array([flags.index(null_flag(f.name)) if null_flag(f.name) in flags
+                                    else len(flags) for f in self.values], "int32")
         sizes = [f.classes for f in self.categories]
         self.offsets = np.cumsum([0] + sizes[:-1]).astype("int32")
         self.classes = int(sum(sizes))
@@ -210,22 +217,32 @@ class _Groups:
                          ops.split(logits, bounds, axis=1) if bounds else [logits]))
         return split
 
+    def inputs(self, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A model's inputs (VALUES, FLAGS, CATEGORIES matrices) from per-feature arrays."""
+        rows = len(next(iter(columns.values())))
+
+        def stack(features: list[Feature], dtype) -> np.ndarray:
+            if not features:
+                return np.zeros((rows, 0), dtype)
+            return np.stack([np.asarray(columns[f.name], dtype) for f in features], axis=1)
+
+        return {VALUES: stack(self.values, np.float32), FLAGS: stack(self.flags, np.float32),
+                CATEGORIES: stack(self.categories, np.int64)}
+
     def terms(self, inputs: dict, outputs):
         """Every loss term of every row, unscaled: [batch, terms] in `weights` order."""
         by_role, terms = self.parts(outputs), []
+        flags = ops.cast(inputs[FLAGS], "float32")
         if self.values:
-            target = _stack(inputs, self.values, "float32")
-            present = 1.0 - ops.stack([ops.cast(inputs[null_flag(f.name)], "float32")
-                                       if nullable else ops.zeros_like(target[:, 0])
-                                       for f, nullable in zip(self.values, self.nullable)],
-                                      axis=1)
+            target = ops.cast(inputs[VALUES], "float32")
+            padded = ops.concatenate([flags, ops.zeros_like(target[:, :1])], axis=1)
+            present = 1.0 - ops.take(padded, self.null_flags, axis=1)
             terms.append(ops.square(target - by_role["values"]) * present)
             if self.bins:
                 terms.append(present * _cross_entropy(by_role["bins"],
                                                       marginal.bin_of(target, self.bins)))
         if self.flags:
-            terms.append(_binary_crossentropy(_stack(inputs, self.flags, "float32"),
-                                              by_role["flags"]))
+            terms.append(_binary_crossentropy(flags, by_role["flags"]))
         if self.categories:
             terms.append(self._category_terms(inputs, by_role["categories"]))
         return ops.concatenate(terms, axis=-1)
@@ -239,18 +256,13 @@ class _Groups:
         shifted = ops.exp(by_class - ops.take(peak, self.segments, axis=0))
         log_total = ops.transpose(ops.log(ops.segment_sum(shifted, self.segments, columns))
                                   + peak)
-        index = _stack(inputs, self.categories, "int32") + self.offsets
+        index = ops.cast(inputs[CATEGORIES], "int32") + self.offsets
         return log_total - ops.take_along_axis(logits, index, axis=1)
 
 
 def columns_of(matrix) -> list:
     """A matrix's columns (along its second axis), from one op rather than one slice each."""
     return ops.unstack(matrix, axis=1) if matrix.shape[1] else []
-
-
-def _stack(inputs: dict, features: list[Feature], dtype: str):
-    """The features' inputs as one [batch, features] matrix."""
-    return ops.stack([ops.cast(inputs[f.name], dtype) for f in features], axis=1)
 
 
 def _multi_hot(index, classes: int):

@@ -23,7 +23,8 @@ from aepipe import export, fileio, marginal
 from aepipe.export import analysis_results
 from aepipe.features import Features, Role, null_flag
 from aepipe.manifest import Manifest, TrainingRun
-from aepipe.model import MODELS, OUTPUTS, Autoencoder, marginal_scales
+from aepipe.model import (CATEGORIES, FLAGS, MODELS, OUTPUTS, VALUES, Autoencoder, Roles,
+                          marginal_scales)
 from aepipe.options import ModelOptions
 from aepipe.prior import PRIORS, Prior
 from aepipe.model_dir import SAVED_MODEL, TRANSFORM_FN
@@ -109,12 +110,12 @@ def fit(data: TrainingData, options: ModelOptions) -> FitResult:
                                   scales=scales, beta=options.beta,
                                   input_dropout=options.input_dropout, seed=options.seed)
     model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
-    train = _dataset(data.features, data.train_files, schedule.batch_size, options.seed,
+    train = _dataset(model.roles, data.train_files, schedule.batch_size, options.seed,
                      shuffle=True)
     validation, validation_steps = None, None
     monitor = "loss"
     if data.validation_rows:
-        validation = _dataset(data.features, data.validation_files, VALIDATION_BATCH,
+        validation = _dataset(model.roles, data.validation_files, VALIDATION_BATCH,
                               options.seed, shuffle=False)
         validation_steps = -(-data.validation_rows // VALIDATION_BATCH)
         monitor = "val_loss"
@@ -144,19 +145,21 @@ def _warn_if_still_improving(losses: list[float], best: int, schedule: Schedule,
                  (best + 1) * schedule.period, schedule.steps)
 
 
-def _dataset(features: Features, files: Sequence[str], batch_size: int, seed: int, *,
+def _dataset(roles: Roles, files: Sequence[str], batch_size: int, seed: int, *,
              shuffle: bool) -> tf.data.Dataset:
-    """The files' rows in batches, one pass each time the dataset is iterated; the training
-    set repeats, each pass in its own order."""
-    signature = {
-        f.name: tf.TensorSpec([None], tf.int64 if f.role is Role.CATEGORY else tf.float32)
-        for f in features
-    }
+    """The files' rows in batches of the model's input matrices, one pass each time the
+    dataset is iterated; the training set repeats, each pass in its own order."""
+    widths = {VALUES: len(roles.values), FLAGS: len(roles.flags),
+              CATEGORIES: len(roles.categories)}
+    signature = {role: tf.TensorSpec([None, width],
+                                     tf.int64 if role == CATEGORIES else tf.float32)
+                 for role, width in widths.items()}
+    names = [f.name for f in roles.values + roles.flags + roles.categories]
     passes = iter(range(1 << 30))
 
     def batches() -> Iterator[dict[str, np.ndarray]]:
         rng = np.random.default_rng([seed, next(passes)]) if shuffle else None
-        yield from _batches(files, features.names, batch_size, rng)
+        yield from _batches(files, names, batch_size, rng, roles.inputs)
 
     dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
     if shuffle:
@@ -165,18 +168,19 @@ def _dataset(features: Features, files: Sequence[str], batch_size: int, seed: in
 
 
 def _batches(files: Sequence[str], names: Sequence[str], batch_size: int,
-             rng: np.random.Generator | None) -> Iterator[dict[str, np.ndarray]]:
-    """Batches of rows from the files' row groups; shuffled within a window when `rng` is set."""
+             rng: np.random.Generator | None, stack=None) -> Iterator[dict[str, np.ndarray]]:
+    """Batches of rows from the files' row groups, shuffled within a window when `rng` is set;
+    per feature, or as the matrices `stack` makes of a window's columns."""
     window: list[pa.Table] = []
     rows = 0
     for table in _row_groups(files, names, rng):
         window.append(table)
         rows += table.num_rows
         if rows >= SHUFFLE_WINDOW_ROWS:
-            yield from _split(pa.concat_tables(window), batch_size, rng)
+            yield from _split(pa.concat_tables(window), batch_size, rng, stack)
             window, rows = [], 0
     if window:
-        yield from _split(pa.concat_tables(window), batch_size, rng)
+        yield from _split(pa.concat_tables(window), batch_size, rng, stack)
 
 
 def _row_groups(files: Sequence[str], names: Sequence[str],
@@ -188,8 +192,8 @@ def _row_groups(files: Sequence[str], names: Sequence[str],
         yield fileio.parquet_file(path).read_row_group(i, columns=list(names))
 
 
-def _split(table: pa.Table, batch_size: int,
-           rng: np.random.Generator | None) -> Iterator[dict[str, np.ndarray]]:
+def _split(table: pa.Table, batch_size: int, rng: np.random.Generator | None,
+           stack=None) -> Iterator[dict[str, np.ndarray]]:
     """Batches of a window's rows: sorted by content, then permuted when `rng` is set.
 
     Sorting first makes the order independent of how the runner laid the rows out in files,
@@ -200,9 +204,10 @@ def _split(table: pa.Table, batch_size: int,
                        .to_numpy(), kind="stable")
     if rng is not None:
         order = order[rng.permutation(table.num_rows)]
+    arrays = stack(columns) if stack is not None else columns
     for start in range(0, table.num_rows, batch_size):
         rows = order[start:start + batch_size]
-        yield {name: values[rows] for name, values in columns.items()}
+        yield {name: values[rows] for name, values in arrays.items()}
 
 
 def _first_rows(files: Sequence[str], features: Features, limit: int,
@@ -220,7 +225,7 @@ def fit_prior(model: Autoencoder, files: Sequence[str], features: Features,
               options: ModelOptions) -> Prior:
     """The sampling prior of kind `options.prior`, fitted to the codes (for the VAE, the
     posterior means) of up to PRIOR_SAMPLE_ROWS training rows."""
-    codes = [np.asarray(model.encode(batch)) for batch in _first_rows(
+    codes = [np.asarray(model.encode(model.roles.inputs(batch))) for batch in _first_rows(
         files, features, PRIOR_SAMPLE_ROWS, np.random.default_rng(options.seed))]
     return PRIORS[options.prior].fit(np.concatenate(codes), options)
 
@@ -234,9 +239,10 @@ def reconstruction_figures(model: Autoencoder, files: Sequence[str], features: F
     residuals: dict[str, list[np.ndarray]] = {
         f.name: [] for f in features if f.role is Role.VALUE}
     for batch in _first_rows(files, features, SCORE_SAMPLE_ROWS, None):
-        raw = model(batch)[OUTPUTS]
-        scores.append(np.asarray(model.reconstruction_error(batch, raw)))
-        outputs = model.groups.split(raw)
+        inputs = model.roles.inputs(batch)
+        raw = model(inputs)[OUTPUTS]
+        scores.append(np.asarray(model.reconstruction_error(inputs, raw)))
+        outputs = model.roles.split(raw)
         for name, errors in residuals.items():
             present = batch.get(null_flag(name), np.zeros_like(batch[name])) == 0
             errors.append((batch[name] - np.asarray(outputs[name]))[present])

@@ -79,8 +79,8 @@ def test_the_reconstruction_error_is_the_mean_over_columns_of_scaled_terms():
               "member": rng.integers(0, 2, rows).astype(np.float32),
               "colour": rng.integers(0, 5, rows), "size": rng.integers(0, 3, rows)}
     raw = rng.normal(size=(rows, features.output_width)).astype(np.float32)
-    outputs = autoencoder.groups.split(raw)
-    got = np.asarray(autoencoder.reconstruction_error(inputs, raw))
+    outputs = autoencoder.roles.split(raw)
+    got = np.asarray(autoencoder.reconstruction_error(autoencoder.roles.inputs(inputs), raw))
 
     for r in range(rows):
         columns: dict[str, list[float]] = {}
