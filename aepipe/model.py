@@ -1,7 +1,9 @@
 """The autoencoder: an undercomplete encoder/decoder over the transformed features (Keras 3).
 
-Inputs are the transformed features of `aepipe.features`: standardised values and 0/1 flags
-enter as they are, categories as one-hot vectors. The encoder compresses them into a short code;
+Inputs are the transformed features of `aepipe.features`, as three matrices, one per role
+(`Roles`): standardised values and 0/1 flags enter as they are, categories as one-hot vectors,
+and the loss is computed on whole matrices, so a table of hundreds of columns costs a few
+operations per step, not a few per column. The encoder compresses them into a short code;
 the decoder emits one output per value (and, with quantile bins, a row of logits for the bin it
 falls in), one logit per flag and a row of logits per category.
 Each feature's reconstruction is scored with the loss that fits it (squared error, binary or

@@ -96,9 +96,10 @@ class GaussianMixturePrior(Prior):
     def _initial(cls, codes: np.ndarray, components: int, rng: np.random.Generator
                  ) -> "GaussianMixturePrior":
         centres = [codes[rng.integers(len(codes))]]
+        distance = np.sum((codes - centres[0]) ** 2, axis=1)  # to the nearest centre so far
         for _ in range(1, components):
-            distance = np.min([np.sum((codes - c) ** 2, axis=1) for c in centres], axis=0)
             centres.append(codes[rng.choice(len(codes), p=distance / distance.sum())])
+            distance = np.minimum(distance, np.sum((codes - centres[-1]) ** 2, axis=1))
         nearest = np.argmin([np.sum((codes - c) ** 2, axis=1) for c in centres], axis=0)
         return cls._maximise(codes, np.eye(components)[nearest])
 

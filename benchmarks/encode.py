@@ -1,9 +1,11 @@
 """Encode throughput: `aepipe encode` on the DirectRunner against the plain-loop limit.
 
-    .venv/bin/python benchmarks/encode.py [--sizes 100000,1000000,3000000] [--workdir DIR]
+    .venv/bin/python benchmarks/encode.py [--sizes 100000,1000000,3000000] [--columns N]
+        [--workdir DIR]
 
-Makes synthetic Parquet datasets (a key, 20 numeric and 4 categorical columns), trains a small
-model once (reused on later runs), then runs each measurement in a fresh process:
+Makes synthetic Parquet datasets (a key, 20 numeric and 4 categorical columns; with
+`--columns N`, benchmarks/wide.py's table of N columns), trains a small model once (reused on
+later runs), then runs each measurement in a fresh process:
 
 - plain: pyarrow reads the files in batches of the same size Beam's path uses, the same
   `BatchEncoder` (the SavedModel's `encode` signature) encodes them, pyarrow writes Parquet;
@@ -108,17 +110,30 @@ def child(kind: str, pattern: str, model_dir: str, output: str) -> None:
     report(lambda: (run_plain if kind == "plain" else run_beam)(pattern, model_dir, output))
 
 
-def train_model(workdir: str, pattern: str) -> str:
+def train_model(workdir: str, pattern: str, schema_text: str, epochs: int = 3) -> str:
     model_dir = os.path.join(workdir, "model")
     if os.path.exists(os.path.join(model_dir, "manifest.json")):
         return model_dir
     schema = os.path.join(workdir, "schema.yaml")
     with open(schema, "w") as f:
-        f.write(schema_yaml())
+        f.write(schema_text)
     subprocess.run([sys.executable, "-m", "pipelines.train", "--input", pattern, "--schema",
-                    schema, "--model-dir", model_dir, "--epochs", "3", "--overwrite"],
+                    schema, "--model-dir", model_dir, "--epochs", str(epochs), "--overwrite"],
                    check=True, cwd=ROOT)
     return model_dir
+
+
+def datasets(workdir: str, sizes: list[int], columns: int | None
+             ) -> tuple[dict[int, str], str]:
+    """The dataset of each size (this script's, or benchmarks/wide.py's table of `columns`
+    columns) and its schema."""
+    if columns is None:
+        return ({n: make_dataset(os.path.join(workdir, f"data-{n}"), n) for n in sizes},
+                schema_yaml())
+    import wide
+
+    return ({n: wide.make_table(os.path.join(workdir, f"data-{n}x{columns}"), n, columns)
+             for n in sizes}, wide.schema_yaml(columns))
 
 
 def main() -> None:
@@ -126,15 +141,21 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000,3000000")
     parser.add_argument("--plain-at-every-size", action="store_true",
                         help="also run the plain loop at every size, not only the middle one")
-    parser.add_argument("--workdir", default=os.path.join(ROOT, "bench-output", "encode"))
+    parser.add_argument("--columns", type=int, default=None,
+                        help="encode benchmarks/wide.py's table of this many columns instead")
+    parser.add_argument("--workdir", default=None,
+                        help="default bench-output/encode (or encode-COLUMNS with --columns)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
     sizes = [int(s) for s in args.sizes.split(",")]
-    patterns = {n: make_dataset(os.path.join(args.workdir, f"data-{n}"), n) for n in sizes}
-    model_dir = train_model(args.workdir, patterns[min(sizes)])
+    args.workdir = args.workdir or os.path.join(
+        ROOT, "bench-output", "encode" + (f"-{args.columns}" if args.columns else ""))
+    patterns, schema_text = datasets(args.workdir, sizes, args.columns)
+    model_dir = train_model(args.workdir, patterns[min(sizes)], schema_text,
+                            epochs=1 if args.columns else 3)
     reference = sizes[len(sizes) // 2]
     rows = []
     for n in sizes:
