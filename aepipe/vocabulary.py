@@ -48,11 +48,28 @@ def analyze(values: tf.Tensor, is_null: tf.Tensor, *, top_k: int) -> Vocabularie
     cells to leave out)."""
     columns = values.shape[1]
     outputs = tft.experimental.ptransform_analyzer(
-        [_fingerprint(values), values, is_null], _CountValues(top_k, columns),
+        _batch_counts(values, is_null), _CountValues(top_k, columns),
         output_dtypes=[tf.int64, tf.int64, tf.int64, tf.string],
         output_shapes=[[columns, None], [columns, None], [columns], [None]],
         name="vocabularies")
     return Vocabularies(*outputs)
+
+
+def _batch_counts(values: tf.Tensor, is_null: tf.Tensor) -> list[tf.Tensor]:
+    """A batch's distinct (column, fingerprint) pairs, their counts and values: what the Beam
+    combine receives, far smaller than the batch's strings (which Beam would pickle one by
+    one)."""
+    column = tf.broadcast_to(tf.range(values.shape[1], dtype=tf.int64)[None, :],
+                             tf.shape(values, out_type=tf.int64))
+    present = tf.logical_not(is_null)
+    strings = tf.boolean_mask(values, present)
+    pairs = tf.stack([tf.boolean_mask(column, present),
+                      tf.boolean_mask(_fingerprint(values), present)], axis=1)
+    distinct, index = tf.raw_ops.UniqueV2(x=pairs, axis=[0])
+    found = tf.shape(distinct)[0]
+    counts = tf.math.unsorted_segment_sum(tf.ones_like(index, tf.int64), index, found)
+    first = tf.math.unsorted_segment_min(tf.range(tf.size(index)), index, found)
+    return [distinct[:, 0], distinct[:, 1], counts, tf.gather(strings, first)]
 
 
 def lookup(vocabularies: Vocabularies, values: tf.Tensor, is_null: tf.Tensor) -> tf.Tensor:
@@ -68,8 +85,8 @@ def lookup(vocabularies: Vocabularies, values: tf.Tensor, is_null: tf.Tensor) ->
 
 
 class _CountValues(beam.PTransform):
-    """Batches of (fingerprints, values, is_null) in; the four arrays of `Vocabularies` out,
-    each a PCollection of one element."""
+    """Each batch's distinct (column, fingerprint, count, value) in; the four arrays of
+    `Vocabularies` out, each a PCollection of one element."""
 
     def __init__(self, top_k: int, columns: int):
         super().__init__()
@@ -95,12 +112,11 @@ class _ValueCounts(beam.CombineFn):
         return None
 
     def add_input(self, accumulator, batch):
-        fingerprints, values, is_null = (np.asarray(a) for a in batch)
-        seen = []
-        for j in range(fingerprints.shape[1]):
-            present = ~is_null[:, j].astype(bool)
-            seen.append(_distinct(fingerprints[present, j], np.ones(present.sum(), np.int64),
-                                  values[present, j]))
+        columns, fingerprints, counts, values = (np.asarray(a) for a in batch)
+        order = np.argsort(columns, kind="stable")
+        bounds = np.searchsorted(columns[order], np.arange(self._columns + 1))
+        seen = [_distinct(*(a[order[start:end]] for a in (fingerprints, counts, values)))
+                for start, end in zip(bounds[:-1], bounds[1:])]
         return self.merge_accumulators([accumulator, seen])
 
     def merge_accumulators(self, accumulators):
