@@ -32,8 +32,8 @@ from aepipe.features import null_flag
 from aepipe.schema import Column, Kind, Schema
 
 __all__ = ["tensor_adapter_config", "preprocessing_fn", "feed_tensors", "feature_sources",
-           "statistic_outputs",
-           "read_statistics", "read_vocabularies", "STATISTICS", "SCALARS", "NULLS", "CATEGORIES"]
+           "statistic_outputs", "read_statistics", "read_vocabularies", "STATISTICS", "SCALARS",
+           "NULLS", "CATEGORIES"]
 
 STATISTICS = ("mean", "std", "min", "max", "null_rate", "quantiles")
 # The row features, one matrix per kind, so that the graph's outputs do not grow with the
@@ -97,22 +97,24 @@ def feed_tensors(raw: Mapping[str, tf.Tensor], schema: Schema) -> dict[str, tf.T
 def feature_sources(schema: Schema) -> dict[str, tuple[str, int]]:
     """Where each model feature (`aepipe.features`) lies in the preprocessing outputs: the
     output matrix and the column in it."""
+    scalars, categoricals = feed_columns(schema)
     sources = {}
-    for i, column in enumerate(feed_columns(schema)[0]):
+    for i, column in enumerate(scalars):
         sources[column.name] = (SCALARS, i)
         if column.nullable:
             sources[null_flag(column.name)] = (NULLS, i)
-    sources.update({c.name: (CATEGORIES, i) for i, c in enumerate(feed_columns(schema)[1])})
+    sources.update({c.name: (CATEGORIES, i) for i, c in enumerate(categoricals)})
     return sources
 
 
 def statistic_outputs(schema: Schema, *, numeric: str = "quantile") -> list[str]:
     """The names of the preprocessing outputs that carry analyzer results, not row features."""
+    scalars, categoricals = feed_columns(schema)
     names = []
-    if feed_columns(schema)[0]:
+    if scalars:
         names += [_stat(_SCALAR, k) for k in STATISTICS
                   if k != "quantiles" or numeric == "quantile"]
-    if feed_columns(schema)[1]:
+    if categoricals:
         names += [_stat(_CATEGORICAL, k) for k in ("null_rate", "sizes", "tokens")]
     return names
 
@@ -122,17 +124,17 @@ def read_statistics(transformed: Mapping[str, np.ndarray], schema: Schema
     """Each modelled column's statistics, from one row of the preprocessing outputs."""
     row = {name: np.asarray(value)[0] for name, value in transformed.items()
            if name.startswith(_STAT_PREFIX)}
+    scalars, categoricals = feed_columns(schema)
     statistics: dict[str, dict[str, float | list[float]]] = {}
-    for i, column in enumerate(feed_columns(schema)[0]):
+    for i, column in enumerate(scalars):
         statistics[column.name] = {k: float(row[_stat(_SCALAR, k)][i])
                                    for k in STATISTICS if k != "quantiles"}
     quantiles = row.get(_stat(_SCALAR, "quantiles"))
     if quantiles is not None:
-        per_column = quantiles.reshape(len(feed_columns(schema)[0]), -1)
-        for column, boundaries in zip(feed_columns(schema)[0], per_column):
+        for column, boundaries in zip(scalars, quantiles.reshape(len(scalars), -1)):
             if column.kind is not Kind.BOOLEAN:
                 statistics[column.name]["quantiles"] = boundaries.tolist()
-    for i, column in enumerate(feed_columns(schema)[1]):
+    for i, column in enumerate(categoricals):
         statistics[column.name] = {"null_rate": float(row[_stat(_CATEGORICAL, "null_rate")][i])}
     return {c.name: statistics[c.name] for c in schema.modelled}
 

@@ -144,9 +144,8 @@ class _ValueCounts(beam.CombineFn):
     def _most_frequent(self, fingerprints, counts, values):
         """The top_k values by count, ties by the larger value, with their fingerprints."""
         order = sorted(range(len(values)), key=lambda i: (counts[i], values[i]), reverse=True)
-        order = np.array(order[:self._top_k], np.int64)
-        return fingerprints[order] if len(order) else np.zeros(0, np.int64), [
-            values[i] for i in order]
+        kept = np.array(order[:self._top_k], np.int64)
+        return fingerprints[kept], [values[i] for i in kept]
 
 
 def _distinct(fingerprints: np.ndarray, counts: np.ndarray, values: np.ndarray):
