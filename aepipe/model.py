@@ -99,10 +99,6 @@ class Autoencoder(keras.Model):
         return self.encoder(self.corrupt(self.embed(inputs), training=training),
                             training=training)
 
-    def decode(self, code) -> dict:
-        """Raw decoder outputs per feature: values, logits of flags, logits of categories."""
-        return self.roles.split(self.decoder(code))
-
     def call(self, inputs: dict, training: bool = False) -> dict:
         encoded = self.encoder_outputs(inputs, training)
         outputs = {OUTPUTS: self.decoder(self.training_code(encoded) if training
