@@ -6,13 +6,16 @@ write the reason of a rejected row.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from aepipe.errors import SchemaError
 from aepipe.features import null_flag
-from aepipe.schema import Column, Kind, Schema, is_string_type
+from aepipe.schema import SIZE_SUFFIX, Column, Kind, Schema, is_string_type, set_size
 
 __all__ = [
     "REASON",
@@ -21,7 +24,10 @@ __all__ = [
     "SCALAR_FEED",
     "CATEGORY_FEED",
     "CATEGORY_NULL_FEED",
+    "FeedColumns",
     "feed_columns",
+    "item_feed",
+    "item_sets",
     "tft_feed_schema",
     "to_tft_feed",
     "to_model_inputs",
@@ -29,6 +35,7 @@ __all__ = [
     "as_table",
     "from_model_outputs",
     "as_text",
+    "row_hashes",
 ]
 
 REASON = "reject_reason"
@@ -55,9 +62,9 @@ def select(batch: pa.RecordBatch, schema: Schema) -> pa.RecordBatch:
 def split_valid(batch: pa.RecordBatch, schema: Schema) -> tuple[pa.RecordBatch, pa.RecordBatch]:
     """Splits a batch into rows a model can use and rejected rows with a reason column.
 
-    A row is rejected for a null where the schema forbids nulls, or a NaN or infinity in a
-    numeric column. Unseen categories are not errors: the vocabulary maps them to its
-    out-of-vocabulary bucket.
+    A row is rejected for a null where the schema forbids nulls, a NaN or infinity in a
+    numeric column, or an item set that is null, empty or holds a null item. Unseen categories
+    are not errors: the vocabulary maps them to its out-of-vocabulary bucket.
     """
     problems = {c.name: _problems(batch.column(c.name), c) for c in schema.columns
                 if c.name in batch.schema.names}
@@ -76,6 +83,8 @@ def split_valid(batch: pa.RecordBatch, schema: Schema) -> tuple[pa.RecordBatch, 
 
 
 def _problems(array: pa.Array, column: Column) -> np.ndarray | None:
+    if column.kind is Kind.ITEMS:
+        return _item_set_problems(array)
     mask = None
     if not column.nullable and array.null_count:
         mask = np.asarray(array.is_null())
@@ -86,9 +95,24 @@ def _problems(array: pa.Array, column: Column) -> np.ndarray | None:
     return mask
 
 
+def _item_set_problems(array: pa.Array) -> np.ndarray | None:
+    """Rows whose item set is null or empty, or holds a null item."""
+    sizes = np.asarray(pc.fill_null(pc.list_value_length(array), 0))
+    mask = sizes == 0
+    items = pc.list_flatten(array)
+    if items.null_count:
+        rows = np.asarray(pc.list_parent_indices(array))
+        mask[rows[np.asarray(items.is_null())]] = True
+    return mask if mask.any() else None
+
+
 def _describe(array: pa.Array, row: int) -> str:
     value = array[row].as_py()
-    return "null where the schema forbids nulls" if value is None else f"{value} is not finite"
+    if value is None:
+        return "null where the schema forbids nulls"
+    if isinstance(value, list):
+        return "a null item in the set" if value else "an empty item set"
+    return f"{value} is not finite"
 
 
 def _with_reasons(batch: pa.RecordBatch, reasons: list[str]) -> pa.RecordBatch:
@@ -109,34 +133,54 @@ def rejected_schema(input_schema: pa.Schema) -> pa.Schema:
 
 
 # The TFT feed: one list column per kind of column, each row holding every column's value, so
-# that the transform graph's inputs do not grow with the number of columns.
+# that the transform graph's inputs do not grow with the number of columns; and one per item
+# set column, each row holding its set.
 SCALAR_FEED = "__scalars__"  # numeric, integer and boolean columns as float32, NaN for null
 CATEGORY_FEED = "__categories__"  # categorical columns as bytes, b"" for null
 CATEGORY_NULL_FEED = "__category_nulls__"  # 1 where a categorical cell is null, else 0
 
 
-def feed_columns(schema: Schema) -> tuple[list[Column], list[Column]]:
-    """The modelled columns in the feed's order: the scalar ones, then the categorical ones."""
-    return ([c for c in schema.modelled if c.kind is not Kind.CATEGORICAL],
-            [c for c in schema.modelled if c.kind is Kind.CATEGORICAL])
+def item_feed(name: str) -> str:
+    """The feed column of an item set column: its items as bytes."""
+    return f"__items__{name}"
+
+
+class FeedColumns(NamedTuple):
+    """The modelled columns by how the feed carries them: `scalars` (numeric, integer and
+    boolean columns, then each item set's size, `schema.set_size`), `categoricals`, `items`."""
+
+    scalars: list[Column]
+    categoricals: list[Column]
+    items: list[Column]
+
+
+def feed_columns(schema: Schema) -> FeedColumns:
+    """The modelled columns in the feed's order."""
+    items = [c for c in schema.modelled if c.kind is Kind.ITEMS]
+    return FeedColumns(
+        [c for c in schema.modelled if c.kind not in (Kind.CATEGORICAL, Kind.ITEMS)]
+        + [set_size(c) for c in items],
+        [c for c in schema.modelled if c.kind is Kind.CATEGORICAL], items)
 
 
 def tft_feed_schema(schema: Schema) -> pa.Schema:
-    """The Arrow schema TFT reads: a list column per kind, as wide as that kind's columns."""
-    scalars, categoricals = feed_columns(schema)
+    """The Arrow schema TFT reads: a list column per kind, as wide as that kind's columns, and
+    a list column per item set column."""
+    scalars, categoricals, items = feed_columns(schema)
     fields = [pa.field(SCALAR_FEED, pa.list_(pa.float32()))] if scalars else []
     if categoricals:
         fields += [pa.field(CATEGORY_FEED, pa.list_(pa.binary())),
                    pa.field(CATEGORY_NULL_FEED, pa.list_(pa.int64()))]
+    fields += [pa.field(item_feed(c.name), pa.list_(pa.binary())) for c in items]
     return pa.schema(fields)
 
 
 def to_tft_feed(batch: pa.RecordBatch, schema: Schema) -> pa.RecordBatch:
     """The columns of a batch as the feed's rows (see `tft_feed_schema`)."""
-    scalars, categoricals = feed_columns(schema)
+    scalars, categoricals, items = feed_columns(schema)
     arrays = []
     if scalars:
-        values = np.stack([_float_values(batch.column(c.name)) for c in scalars], axis=1)
+        values = np.stack([_float_values(_scalar_column(batch, c)) for c in scalars], axis=1)
         arrays.append(_rows(pa.array(values.ravel(), pa.float32()), len(scalars)))
     if categoricals:
         columns = [pc.cast(_as_strings(batch.column(c.name)), pa.binary()) for c in categoricals]
@@ -146,7 +190,25 @@ def to_tft_feed(batch: pa.RecordBatch, schema: Schema) -> pa.RecordBatch:
                      + np.arange(batch.num_rows)[:, None]).ravel()
         arrays += [_rows(filled.take(pa.array(row_major)), len(columns)),
                    _rows(pa.array(nulls.ravel().astype(np.int64)), len(columns))]
+    arrays += [pc.cast(pc.cast(batch.column(c.name), pa.list_(pa.string())),
+                       pa.list_(pa.binary())) for c in items]
     return pa.RecordBatch.from_arrays(arrays, schema=tft_feed_schema(schema))
+
+
+def _scalar_column(batch: pa.RecordBatch, column: Column) -> pa.Array:
+    """A scalar column of the feed: the batch's own, or the sizes of its item sets."""
+    if column.name in batch.schema.names:
+        return batch.column(column.name)
+    return pc.list_value_length(batch.column(column.name.removesuffix(SIZE_SUFFIX)))
+
+
+def item_sets(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """An item set column as the signatures take it: every item as a string, one set after
+    the other, and each set's size."""
+    items = pc.cast(pc.list_flatten(array), pa.string())
+    sizes = pc.fill_null(pc.list_value_length(array), 0)
+    return (items.to_numpy(zero_copy_only=False).astype(object),
+            sizes.to_numpy(zero_copy_only=False).astype(np.int64))
 
 
 def _float_values(array: pa.Array) -> np.ndarray:
@@ -174,11 +236,15 @@ def to_model_inputs(batch: pa.RecordBatch, schema: Schema) -> dict[str, np.ndarr
     """The inputs of the exported `encode` and `score` signatures for a batch.
 
     Each modelled column gives its values (nulls filled with a placeholder) and a boolean null
-    mask named ``<column>__null``.
+    mask named ``<column>__null``; an item set column its items and sizes (`item_sets`), the
+    sizes named ``<column>__size``.
     """
     inputs: dict[str, np.ndarray] = {}
     for column in schema.modelled:
         array = batch.column(column.name)
+        if column.kind is Kind.ITEMS:
+            inputs[column.name], inputs[set_size(column).name] = item_sets(array)
+            continue
         inputs[null_flag(column.name)] = np.asarray(array.is_null())
         inputs[column.name] = _filled_values(array, column)
     return inputs
@@ -191,10 +257,16 @@ def _filled_values(array: pa.Array, column: Column) -> np.ndarray:
     return filled.to_numpy(zero_copy_only=False).astype(_INPUT_DTYPES[column.kind], copy=False)
 
 
-def from_model_outputs(values: np.ndarray, is_null: np.ndarray, column: Column,
+def from_model_outputs(outputs: dict[str, np.ndarray], column: Column,
                        arrow_type: pa.DataType) -> pa.Array:
-    """A column of values and a null mask (as signatures take and return them) as an Arrow
-    array of `arrow_type`: the inverse of `to_model_inputs` for one column."""
+    """A column's values and null mask (or items and sizes), as signatures take and return
+    them, as an Arrow array of `arrow_type`: the inverse of `to_model_inputs` for one column."""
+    if column.kind is Kind.ITEMS:
+        sizes = outputs[set_size(column).name]
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
+        items = pa.array(as_text(outputs[column.name]), pa.string())
+        return pa.ListArray.from_arrays(pa.array(offsets), items).cast(arrow_type)
+    values, is_null = outputs[column.name], outputs[null_flag(column.name)]
     if column.kind is Kind.CATEGORICAL:
         values = as_text(values)
     return pa.array(values, mask=np.asarray(is_null, bool)).cast(arrow_type)
@@ -204,3 +276,19 @@ def as_text(values: np.ndarray) -> np.ndarray:
     """Strings as TensorFlow returns them (bytes) as Python strings; strings stay as they are."""
     return np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else v
                      for v in values], dtype=object)
+
+
+def row_hashes(table: pa.Table) -> np.ndarray:
+    """A 64-bit hash of each row's contents (pandas' hash of the row); an item set's part is
+    the sum of its items' hashes, so its order does not matter."""
+    frame = {}
+    for name in table.column_names:
+        column = table.column(name).combine_chunks()
+        if not pa.types.is_list(column.type):
+            frame[name] = column.to_pandas()
+            continue
+        hashes = np.zeros(len(column), np.uint64)
+        np.add.at(hashes, pc.list_parent_indices(column).to_numpy(),
+                  pd.util.hash_array(pc.list_flatten(column).to_numpy(zero_copy_only=False)))
+        frame[name] = hashes
+    return pd.util.hash_pandas_object(pd.DataFrame(frame), index=False).to_numpy()

@@ -30,11 +30,13 @@ _JOBS = {
     "train": "pipelines.train",
     "encode": "pipelines.encode",
     "sample": "pipelines.sample",
+    "recommend": "pipelines.recommend",
     "evaluate": "pipelines.evaluate",
     "demo": "pipelines.demo",
 }
 # The jobs that build a Beam pipeline; the others refuse Beam's options when they run.
-_BEAM_JOBS = {"pipelines.train", "pipelines.encode", "pipelines.sample", "pipelines.demo"}
+_BEAM_JOBS = {"pipelines.train", "pipelines.encode", "pipelines.sample", "pipelines.recommend",
+              "pipelines.demo"}
 _LOG = logging.getLogger("aepipe")
 
 def run_job(module_name: str, argv: Sequence[str] | None = None, *, prog: str | None = None

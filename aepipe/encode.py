@@ -25,7 +25,8 @@ from aepipe.progress import Progress
 from aepipe.schema import Kind
 from aepipe.validate import METRICS_NAMESPACE
 
-__all__ = ["EncodeOptions", "BatchEncoder", "Encode", "encoded_schema", "score_threshold"]
+__all__ = ["EncodeOptions", "BatchEncoder", "Encode", "encoded_schema", "score_threshold",
+           "kept_columns", "kept_field"]
 
 CODE_PREFIX = "ae_"
 CODE_LIST = "ae_code"
@@ -68,7 +69,7 @@ def kept_columns(model: ModelDirectory, input_schema: pa.Schema,
     return kept
 
 
-def _kept_field(model: ModelDirectory, field: pa.Field) -> pa.Field:
+def kept_field(model: ModelDirectory, field: pa.Field) -> pa.Field:
     """A kept column's output field: its input field, but DATE_TIMESTAMP for a date timestamp."""
     if (pa.types.is_date(field.type) and field.name in model.schema.names
             and model.schema[field.name].kind is Kind.TIMESTAMP):
@@ -79,7 +80,7 @@ def _kept_field(model: ModelDirectory, field: pa.Field) -> pa.Field:
 def encoded_schema(model: ModelDirectory, input_schema: pa.Schema,
                    options: EncodeOptions) -> pa.Schema:
     """The Arrow schema of the encoded output for inputs of `input_schema`."""
-    fields = [_kept_field(model, input_schema.field(name))
+    fields = [kept_field(model, input_schema.field(name))
               for name in kept_columns(model, input_schema, options)]
     if options.code_as_list:
         fields.append(pa.field(CODE_LIST, pa.list_(pa.float32(), model.code_size)))

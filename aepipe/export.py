@@ -9,11 +9,18 @@
   for the prior's mixture component, then `generate`'s) -> synthetic rows: the noise becomes a
   code drawn from the prior fitted to the training codes (`aepipe.prior`), then `generate`;
 - ``score``: raw features -> ``score``, the per-row reconstruction error;
-- ``transform``: raw features -> the model's input features (the TFT output), for inspection.
+- ``transform``: raw features -> the model's input features (the TFT output), for inspection;
+- ``recommend`` (with item set columns): raw features, ``top_k`` and ``exclude_seen`` -> per
+  item set column ``c``, the ``c`` [batch, k] items the decoder finds likeliest (those in the
+  input left out with ``exclude_seen``), their probabilities ``c__score`` among the items it
+  may recommend, and how many of the k are real, ``c__size`` (fewer where too few items are
+  left to recommend).
 
 Raw features are, per modelled column ``c``, the values ``c`` (float32 numeric, int64 integer,
-bool boolean, string categorical; anything at null positions) and the mask ``c__null``. The
-decoder's outputs use the same names. It loads with `tf.saved_model.load` alone.
+bool boolean, string categorical; anything at null positions) and the mask ``c__null``; per
+item set column, its items ``c`` (strings, one set after the other) and each set's size
+``c__size``. The decoder's outputs use the same names. It loads with `tf.saved_model.load`
+alone.
 """
 
 from __future__ import annotations
@@ -25,23 +32,26 @@ import tensorflow as tf
 
 from aepipe import marginal
 from aepipe.features import null_flag
-from aepipe.model import CATEGORIES, FLAGS, VALUES, Autoencoder, columns_of
-from aepipe.preprocess import feature_sources, feed_tensors, read_statistics, read_vocabularies
+from aepipe.model import CATEGORIES, FLAGS, ITEMS, OUTPUTS, VALUES, Autoencoder, columns_of
+from aepipe.preprocess import (feature_sources, feed_tensors, items_output, read_statistics,
+                               read_vocabularies)
 from aepipe.prior import Prior
-from aepipe.schema import Kind, Schema
+from aepipe.schema import Kind, Schema, set_size
 
 __all__ = ["AutoencoderModule", "analysis_results", "save"]
 
 _TF_DTYPES = {Kind.NUMERIC: tf.float32, Kind.INTEGER: tf.int64, Kind.BOOLEAN: tf.bool,
-              Kind.CATEGORICAL: tf.string}
+              Kind.CATEGORICAL: tf.string, Kind.ITEMS: tf.string}
+TOP_K, EXCLUDE_SEEN = "top_k", "exclude_seen"  # the recommend signature's own inputs
 
 
 def raw_signature(schema: Schema) -> dict[str, tf.TensorSpec]:
     spec = {}
     for column in schema.modelled:
         spec[column.name] = tf.TensorSpec([None], _TF_DTYPES[column.kind], name=column.name)
-        flag = null_flag(column.name)
-        spec[flag] = tf.TensorSpec([None], tf.bool, name=flag)
+        second = (set_size(column).name, tf.int64) if column.kind is Kind.ITEMS else (
+            null_flag(column.name), tf.bool)
+        spec[second[0]] = tf.TensorSpec([None], second[1], name=second[0])
     return spec
 
 
@@ -51,10 +61,14 @@ def analysis_results(tft_layer: Any, schema: Schema
     each modelled column's statistics, and each categorical column's vocabulary."""
     one_null_row = {}
     for column in schema.modelled:
+        if column.kind is Kind.ITEMS:
+            one_null_row[column.name] = tf.zeros([0], tf.string)
+            one_null_row[set_size(column).name] = tf.zeros([1], tf.int64)
+            continue
         one_null_row[column.name] = tf.zeros([1], _TF_DTYPES[column.kind])
         one_null_row[null_flag(column.name)] = tf.ones([1], tf.bool)
-    transformed = {k: v.numpy()
-                   for k, v in tft_layer(feed_tensors(one_null_row, schema)).items()}
+    transformed = {k: v.numpy() for k, v in tft_layer(feed_tensors(one_null_row, schema)).items()
+                   if isinstance(v, tf.Tensor)}
     return read_statistics(transformed, schema), read_vocabularies(transformed, schema)
 
 
@@ -90,17 +104,26 @@ class AutoencoderModule(tf.Module):
         self.sample = tf.function(self._sample, autograph=False, input_signature=[
             tf.TensorSpec([None, model.code_size], tf.float32, name="noise"),
             tf.TensorSpec([None, prior.draws + self._draws], tf.float32, name="uniform")])
+        self.recommend = tf.function(self._recommend, autograph=False, input_signature=[
+            signature, tf.TensorSpec([], tf.int32, name=TOP_K),
+            tf.TensorSpec([], tf.bool, name=EXCLUDE_SEEN)]) if model.roles.items else None
 
     def _transform(self, raw: dict) -> dict:
         return self.tft_layer(feed_tensors(raw, self._schema))
 
     def _features(self, raw: dict) -> dict:
-        """The model's input features, taken from the preprocessing's per-kind matrices."""
+        """The model's input features, taken from the preprocessing's per-kind matrices (an
+        item set as a 0/1 row over its vocabulary)."""
         transformed = self._transform(raw)
-        columns = {name: columns_of(transformed[name])
-                   for name in {matrix for matrix, _ in self._sources.values()}}
-        return {name: columns[self._sources[name][0]][self._sources[name][1]]
-                for name in self.model.layout.names}
+        columns = {name: columns_of(transformed[name]) for name, index in
+                   self._sources.values() if index is not None}
+        features = {name: columns[matrix][index] for name, (matrix, index)
+                    in self._sources.items() if index is not None}
+        roles = self.model.roles
+        if roles.items:
+            features.update(zip([f.name for f in roles.items], roles.split_items(
+                roles.item_sets(self._model_inputs(transformed)))))
+        return {name: features[name] for name in self.model.layout.names}
 
     def _encode(self, raw: dict) -> dict:
         inputs = self._model_inputs(self._transform(raw))
@@ -112,6 +135,11 @@ class AutoencoderModule(tf.Module):
         """The model's input matrices, gathered from the preprocessing's per-kind ones."""
         roles, rows = self.model.roles, tf.shape(transformed[next(iter(transformed))])[0]
         inputs = {}
+        if roles.items:
+            inputs[ITEMS] = tf.concat([
+                tf.sparse.to_dense(transformed[items_output(f.column.name)],
+                                   default_value=roles.item_classes - offset) + offset
+                for f, offset in zip(roles.items, roles.item_offsets.tolist())], axis=1)
         for role, features, dtype in ((VALUES, roles.values, tf.float32),
                                       (FLAGS, roles.flags, tf.float32),
                                       (CATEGORIES, roles.categories, tf.int64)):
@@ -127,6 +155,25 @@ class AutoencoderModule(tf.Module):
 
     def _score(self, raw: dict) -> dict:
         return {"score": self._encode(raw)["score"]}
+
+    def _recommend(self, raw: dict, top_k: tf.Tensor, exclude_seen: tf.Tensor) -> dict:
+        """Per item set column, its `top_k` likeliest items for each row (see the module)."""
+        roles = self.model.roles
+        inputs = self._model_inputs(self._transform(raw))
+        logits = roles.split_items(roles.parts(self.model(inputs)[OUTPUTS])["items"])
+        seen = roles.split_items(roles.item_sets(inputs))
+        recommended = {}
+        for feature, scores, chosen in zip(roles.items, logits, seen):
+            name, classes = feature.column.name, feature.classes
+            left = tf.where(exclude_seen, classes - tf.reduce_sum(chosen, axis=1), classes)
+            scores = tf.where(exclude_seen & (chosen > 0), -np.inf, scores)
+            best = tf.math.top_k(scores, k=tf.minimum(top_k, classes))
+            recommended[name] = tf.gather(self._vocabularies[name], best.indices)
+            recommended[f"{name}__score"] = tf.exp(
+                best.values - tf.reduce_logsumexp(scores, axis=1, keepdims=True))
+            recommended[set_size(feature.column).name] = tf.cast(
+                tf.minimum(tf.cast(top_k, tf.float32), left), tf.int32)
+        return recommended
 
     def _decode(self, code: tf.Tensor) -> dict:
         return self._original_units(self.model.decoder(code), uniform=None)
@@ -157,9 +204,17 @@ class AutoencoderModule(tf.Module):
         flag_of = dict(zip([f.name for f in roles.flags], columns_of(flags)))
         category_at = {f.name: (int(offset), f.classes)
                        for f, offset in zip(roles.categories, roles.offsets)}
+        item_logits = dict(zip([f.name for f in roles.items],
+                               roles.split_items(outputs["items"])))
         decoded: dict[str, tf.Tensor] = {}
         for column in self._schema.modelled:
             name, flag = column.name, null_flag(column.name)
+            if column.kind is Kind.ITEMS:
+                size = set_size(column).name
+                decoded[name], decoded[size] = self._item_set(
+                    name, item_logits[name], value_of[size],
+                    None if uniform is None else uniform[:, self._draw_index[name]])
+                continue
             if column.kind is Kind.CATEGORICAL:
                 start, classes = category_at[name]
                 decoded[name], decoded[flag] = self._category(
@@ -193,6 +248,37 @@ class AutoencoderModule(tf.Module):
             allowed = tf.concat([allowed, logits[:, size + 1:size + 2]], axis=1)
         choice = _choose(allowed, uniform)
         return tf.gather(self._vocabularies[name], tf.minimum(choice, size - 1)), choice == size
+
+
+    def _item_set(self, name: str, logits: tf.Tensor, size: tf.Tensor,
+                  uniform: tf.Tensor | None) -> tuple[tf.Tensor, tf.Tensor]:
+        """Sets of the decoded size (at least one item, at most the vocabulary): the likeliest
+        items, or items drawn from the decoder's probabilities without replacement (the
+        Gumbel-top-k trick, its noise a hash of the row's uniform draw and the item)."""
+        classes = max(self._vocabulary_sizes[name], 1)
+        logits = logits[:, :classes]
+        size = tf.cast(tf.clip_by_value(tf.round(size), 1.0, float(classes)), tf.int32)
+        if uniform is not None:
+            logits = logits + _gumbel(uniform, classes)
+        best = tf.math.top_k(logits, k=tf.reduce_max(tf.concat([size, [1]], 0))).indices
+        kept = tf.range(tf.shape(best)[1])[None, :] < size[:, None]
+        items = tf.gather(self._vocabularies[name], tf.boolean_mask(best, kept))
+        return items, tf.cast(size, tf.int64)
+
+
+def _gumbel(uniform: tf.Tensor, classes: int) -> tf.Tensor:
+    """[batch, classes] standard Gumbel noise, a function of each row's uniform draw: a 32-bit
+    integer hash (lowbias32) of the draw's bits and the class index, as a uniform number."""
+    seed = tf.cast(tf.cast(tf.clip_by_value(uniform, 0.0, 1.0) * 16_777_215.0, tf.int64),
+                   tf.uint32)
+    x = (seed[:, None] * tf.constant(0x9E3779B1, tf.uint32)
+         + tf.cast(tf.range(classes), tf.uint32))
+    for shift, multiplier in ((16, 0x7FEB352D), (15, 0x846CA68B)):
+        x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, shift))
+        x = x * tf.constant(multiplier, tf.uint32)
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
+    u = (tf.cast(tf.bitwise.right_shift(x, 8), tf.float32) + 0.5) / 16_777_216.0
+    return -tf.math.log(-tf.math.log(u))
 
 
 class _ValueColumns(tf.Module):
@@ -273,7 +359,9 @@ def _choose(logits: tf.Tensor, uniform: tf.Tensor | None) -> tf.Tensor:
 
 
 def save(module: AutoencoderModule, path: str) -> None:
-    tf.saved_model.save(module, path, signatures={
-        "encode": module.encode, "decode": module.decode, "generate": module.generate,
-        "sample": module.sample, "score": module.score, "transform": module.transform})
+    signatures = {"encode": module.encode, "decode": module.decode, "generate": module.generate,
+                  "sample": module.sample, "score": module.score, "transform": module.transform}
+    if module.recommend is not None:
+        signatures["recommend"] = module.recommend
+    tf.saved_model.save(module, path, signatures=signatures)
 

@@ -37,11 +37,12 @@ from aepipe import marginal
 from aepipe.features import Feature, Features, Role, bin_logits, null_flag
 
 __all__ = ["Autoencoder", "VariationalAutoencoder", "Roles", "MODELS", "KL", "OUTPUTS", "VALUES",
-           "FLAGS", "CATEGORIES", "marginal_scales", "columns_of"]
+           "FLAGS", "CATEGORIES", "ITEMS", "marginal_scales", "columns_of"]
 
 KL = "__kl__"  # a model kind's per-row penalty (the VAE's KL divergence), beside its outputs
 OUTPUTS = "__outputs__"  # the decoder's raw output matrix, in `Roles` order
-VALUES, FLAGS, CATEGORIES = "values", "flags", "categories"  # the model's input matrices
+# the model's input matrices
+VALUES, FLAGS, CATEGORIES, ITEMS = "values", "flags", "categories", "items"
 MIN_SCALE = 0.05  # floor of a loss term's scale: a near-constant column does not dominate
 
 
@@ -59,7 +60,8 @@ class Autoencoder(keras.Model):
 
     def __init__(self, features: Features, *, code_size: int, hidden: Sequence[int],
                  scales: Mapping[str, float] | None = None, beta: float = 1.0,
-                 input_dropout: float = 0.0, seed: int = 0, **kwargs):
+                 input_dropout: float = 0.0, item_dropout: float = 0.0, seed: int = 0,
+                 **kwargs):
         super().__init__(**kwargs)
         self.layout = features
         self.scales = dict(scales or {})  # loss term -> its marginal-only value; 1 when absent
@@ -68,6 +70,7 @@ class Autoencoder(keras.Model):
         self.code_size = code_size
         self.beta = beta
         self.corrupt = layers.Dropout(input_dropout, seed=seed)
+        self.drop_items = layers.Dropout(item_dropout, seed=seed + 1)
         self.encoder = keras.Sequential(
             [layers.Dense(width, activation="relu") for width in hidden]
             + [layers.Dense(code_size * self.code_outputs, name="code")],
@@ -80,14 +83,21 @@ class Autoencoder(keras.Model):
         )
         self.noise = keras.random.SeedGenerator(seed)
 
-    def embed(self, inputs: dict) -> keras.KerasTensor:
-        """The encoder's input vector: values and flags as they are, categories one-hot."""
+    def embed(self, inputs: dict, training: bool = False) -> keras.KerasTensor:
+        """The encoder's input vector: values and flags as they are, categories one-hot, item
+        sets multi-hot over their norm (as Mult-VAE's input), with `item_dropout` while
+        training."""
         roles = self.roles
         parts = [ops.cast(inputs[role], "float32") for role, features in
                  ((VALUES, roles.values), (FLAGS, roles.flags)) if features]
         if roles.categories:
             parts.append(_multi_hot(ops.cast(inputs[CATEGORIES], "int32") + roles.offsets,
                                     roles.classes))
+        if roles.items:
+            chosen = roles.item_sets(inputs)
+            norm = ops.sqrt(ops.maximum(roles.item_counts(chosen), 1.0))
+            parts.append(self.drop_items(chosen / ops.take(norm, roles.item_segments, axis=1),
+                                         training=training))
         return ops.concatenate(parts, axis=-1)
 
     def encode(self, inputs: dict, training: bool = False):
@@ -96,7 +106,7 @@ class Autoencoder(keras.Model):
 
     def encoder_outputs(self, inputs: dict, training: bool = False):
         """`code_outputs` values per code dimension: the code first, then what the kind adds."""
-        return self.encoder(self.corrupt(self.embed(inputs), training=training),
+        return self.encoder(self.corrupt(self.embed(inputs, training), training=training),
                             training=training)
 
     def call(self, inputs: dict, training: bool = False) -> dict:
@@ -157,15 +167,18 @@ MODELS: dict[str, type[Autoencoder]] = {"ae": Autoencoder, "vae": VariationalAut
 class Roles:
     """The features by role, so that the input and the loss treat each role as one matrix.
 
-    The model's inputs are three matrices (`inputs` builds them from per-feature arrays):
+    The model's inputs are up to four matrices (`inputs` builds them from per-feature arrays):
     VALUES [batch, values], FLAGS [batch, flags] (booleans and null flags), CATEGORIES
-    [batch, categories] (class indices), each in feature order.
+    [batch, categories] (class indices), each in feature order, and ITEMS [batch, longest set]
+    (every item set column's items, each column's indices offset by its `item_offsets`, padded
+    with `item_classes`).
 
     The decoder's output matrix holds, in this order: one value per VALUE feature, then their
-    quantile-bin logits (`bins` each), one logit per FLAG, then each CATEGORY's logits.
-    `weights` puts every loss term (in `terms` order: values, bins, flags, categories) over its
-    scale and its column's number of terms and the number of columns, so that the weighted sum
-    of a row's terms is the mean over columns of each column's mean scaled term.
+    quantile-bin logits (`bins` each), one logit per FLAG, each CATEGORY's logits, then each
+    item set's logits (one per item). `weights` puts every loss term (in `terms` order: values,
+    bins, flags, categories, item sets) over its scale and its column's number of terms and the
+    number of columns, so that the weighted sum of a row's terms is the mean over columns of
+    each column's mean scaled term.
     """
 
     def __init__(self, features: Features, scales: Mapping[str, float]):
@@ -181,11 +194,16 @@ class Roles:
         self.offsets = np.cumsum([0] + sizes[:-1]).astype("int32")
         self.classes = int(sum(sizes))
         self.segments = np.repeat(np.arange(len(sizes)), sizes).astype("int32")
+        self.items = [f for f in features if f.role is Role.ITEMS]
+        sizes = [f.classes for f in self.items]
+        self.item_offsets = np.cumsum([0] + sizes[:-1]).astype("int32")
+        self.item_classes = int(sum(sizes))
+        self.item_segments = np.repeat(np.arange(len(sizes)), sizes).astype("int32")
         terms = (self.values + (self.values if self.bins else []) + self.flags
-                 + self.categories)
+                 + self.categories + self.items)
         names = ([f.name for f in self.values] + [bin_logits(f.name) for f in self.values
                                                    if self.bins] + flags
-                 + [f.name for f in self.categories])
+                 + [f.name for f in self.categories + self.items])
         per_column = collections.Counter(f.column.name for f in terms)
         columns = len(per_column)
         self.weights = np.array([1.0 / (scales.get(name, 1.0) * per_column[f.column.name]
@@ -193,14 +211,17 @@ class Roles:
 
     def parts(self, outputs) -> dict:
         """The output matrix by role: "values" [batch, values], "bins" [batch, values, bins]
-        (None without bins), "flags" [batch, flags], "categories" [batch, classes]."""
+        (None without bins), "flags" [batch, flags], "categories" [batch, classes], "items"
+        [batch, item classes]."""
         values, flags, bins = len(self.values), len(self.flags), self.bins
         start = values * (1 + bins)
+        end = start + flags + self.classes
         return {"values": outputs[:, :values],
                 "bins": ops.reshape(outputs[:, values:start], (-1, values, bins)) if bins
                 else None,
                 "flags": outputs[:, start:start + flags],
-                "categories": outputs[:, start + flags:]}
+                "categories": outputs[:, start + flags:end],
+                "items": outputs[:, end:]}
 
     def split(self, outputs) -> dict:
         """The output matrix as raw outputs per feature (and bin logits per value)."""
@@ -213,10 +234,19 @@ class Roles:
         logits, bounds = by_role["categories"], self.offsets[1:].tolist()
         split.update(zip([f.name for f in self.categories],
                          ops.split(logits, bounds, axis=1) if bounds else [logits]))
+        split.update(zip([f.name for f in self.items], self.split_items(by_role["items"])))
         return split
 
+    def split_items(self, matrix) -> list:
+        """A [batch, item classes] matrix (logits, or sets as 0/1) as one per item set."""
+        if not self.items:
+            return []
+        bounds = self.item_offsets[1:].tolist()
+        return ops.split(matrix, bounds, axis=1) if bounds else [matrix]
+
     def inputs(self, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """A model's inputs (VALUES, FLAGS, CATEGORIES matrices) from per-feature arrays."""
+        """A model's input matrices from per-feature arrays (an item set's: an array of
+        arrays of indices)."""
         rows = len(next(iter(columns.values())))
 
         def stack(features: list[Feature], dtype) -> np.ndarray:
@@ -224,8 +254,38 @@ class Roles:
                 return np.zeros((rows, 0), dtype)
             return np.stack([np.asarray(columns[f.name], dtype) for f in features], axis=1)
 
-        return {VALUES: stack(self.values, np.float32), FLAGS: stack(self.flags, np.float32),
-                CATEGORIES: stack(self.categories, np.int64)}
+        inputs = {VALUES: stack(self.values, np.float32), FLAGS: stack(self.flags, np.float32),
+                  CATEGORIES: stack(self.categories, np.int64)}
+        if self.items:
+            inputs[ITEMS] = self._padded([columns[f.name] for f in self.items], rows)
+        return inputs
+
+    def _padded(self, sets: list[np.ndarray], rows: int) -> np.ndarray:
+        """Item sets (per column, an array of index arrays) as one [rows, longest] matrix of
+        offset indices, padded with `item_classes`."""
+        lengths = np.stack([[len(s) for s in column] for column in sets], axis=1)
+        matrix = np.full((rows, max(int(lengths.sum(axis=1).max(initial=0)), 1)),
+                         self.item_classes, np.int64)
+        start = np.zeros(rows, np.int64)
+        for j, (column, offset) in enumerate(zip(sets, self.item_offsets)):
+            row = np.repeat(np.arange(rows), lengths[:, j])
+            flat = np.concatenate(list(column) + [np.zeros(0, np.int64)]).astype(np.int64)
+            ends = np.cumsum(lengths[:, j])
+            within = np.arange(len(flat)) - np.repeat(ends - lengths[:, j], lengths[:, j])
+            matrix[row, start[row] + within] = flat + offset
+            start += lengths[:, j]
+        return matrix
+
+    def item_sets(self, inputs: dict):
+        """The item sets as one [batch, item classes] 0/1 matrix (an item listed twice counts
+        once)."""
+        index = ops.cast(inputs[ITEMS], "int32")
+        return ops.minimum(_multi_hot(index, self.item_classes + 1)[:, :self.item_classes], 1.0)
+
+    def item_counts(self, chosen):
+        """[batch, item set columns]: how many items each set of a 0/1 matrix holds."""
+        return ops.transpose(ops.segment_sum(ops.transpose(chosen), self.item_segments,
+                                             len(self.items)))
 
     def terms(self, inputs: dict, outputs):
         """Every loss term of every row, unscaled: [batch, terms] in `weights` order."""
@@ -243,19 +303,34 @@ class Roles:
             terms.append(_binary_crossentropy(flags, by_role["flags"]))
         if self.categories:
             terms.append(self._category_terms(inputs, by_role["categories"]))
+        if self.items:
+            terms.append(self._item_terms(inputs, by_role["items"]))
         return ops.concatenate(terms, axis=-1)
 
     def _category_terms(self, inputs: dict, logits):
         """Each category's cross-entropy: the log-sum-exp of its column's logits (a segment of
         the row) less the logit of its class."""
-        columns = len(self.categories)
-        by_class = ops.transpose(logits)  # [classes, batch]: segments run along the first axis
-        peak = ops.stop_gradient(ops.segment_max(by_class, self.segments, columns))
-        shifted = ops.exp(by_class - ops.take(peak, self.segments, axis=0))
-        log_total = ops.transpose(ops.log(ops.segment_sum(shifted, self.segments, columns))
-                                  + peak)
+        log_total = _segment_logsumexp(logits, self.segments, len(self.categories))
         index = ops.cast(inputs[CATEGORIES], "int32") + self.offsets
         return log_total - ops.take_along_axis(logits, index, axis=1)
+
+    def _item_terms(self, inputs: dict, logits):
+        """Each item set's multinomial negative log-likelihood (Mult-VAE's): its number of
+        items times the log-sum-exp of its column's logits, less the logits of its items."""
+        columns = len(self.items)
+        chosen = self.item_sets(inputs)
+        log_total = _segment_logsumexp(logits, self.item_segments, columns)
+        picked = ops.transpose(ops.segment_sum(ops.transpose(chosen * logits),
+                                               self.item_segments, columns))
+        return self.item_counts(chosen) * log_total - picked
+
+
+def _segment_logsumexp(logits, segments: np.ndarray, count: int):
+    """[batch, count]: the log-sum-exp of each segment of a row's logits."""
+    by_class = ops.transpose(logits)  # [classes, batch]: segments run along the first axis
+    peak = ops.stop_gradient(ops.segment_max(by_class, segments, count))
+    shifted = ops.exp(by_class - ops.take(peak, segments, axis=0))
+    return ops.transpose(ops.log(ops.segment_sum(shifted, segments, count)) + peak)
 
 
 def columns_of(matrix) -> list:
@@ -287,10 +362,15 @@ def marginal_scales(features: Features, batches: Iterable[dict[str, np.ndarray]]
                     ) -> dict[str, float]:
     """Each loss term's value for a model that predicts only the marginal distribution: the
     variance of a value (over non-null rows), the entropy of a category, a flag or a quantile
-    bin; floored at MIN_SCALE."""
+    bin, an item set's mean negative log-likelihood under the items' frequencies; floored at
+    MIN_SCALE."""
     rows: dict[str, list[np.ndarray]] = {}
+    sets: dict[str, list[np.ndarray]] = {}
     for batch in batches:
         for feature in features:
+            if feature.role is Role.ITEMS:
+                sets.setdefault(feature.name, []).extend(batch[feature.name])
+                continue
             values = np.asarray(batch[feature.name])
             present = np.asarray(batch.get(null_flag(feature.name), np.zeros(len(values)))) == 0
             if feature.role is Role.VALUE:
@@ -300,13 +380,25 @@ def marginal_scales(features: Features, batches: Iterable[dict[str, np.ndarray]]
                     rows.setdefault(bin_logits(feature.name), []).append(bins[present])
             else:
                 rows.setdefault(feature.name, []).append(values.astype(np.int64))
-    scales = {}
+    scales = {f.name: _set_scale(sets.get(f.name, []), f.classes)
+              for f in features if f.role is Role.ITEMS}
     for feature in features:
+        if feature.role is Role.ITEMS:
+            continue
         scales[feature.name] = _scale(feature.role, rows.get(feature.name, []))
         if feature.bins:
             scales[bin_logits(feature.name)] = _scale(Role.CATEGORY,
                                                       rows.get(bin_logits(feature.name), []))
     return scales
+
+
+def _set_scale(sets: list[np.ndarray], classes: int) -> float:
+    if not sets:
+        return 1.0
+    counts = np.bincount(np.concatenate([np.unique(s) for s in sets]).astype(np.int64),
+                         minlength=classes)
+    log_share = np.log(np.maximum(counts, 1) / max(counts.sum(), 1))
+    return max(float(-(counts * log_share).sum() / len(sets)), MIN_SCALE)
 
 
 def _scale(role: Role, parts: list[np.ndarray]) -> float:

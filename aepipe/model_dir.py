@@ -225,6 +225,18 @@ class ModelDirectory:
             to_model_inputs(batch, self.schema)))
         return outputs["code"].numpy(), outputs["score"].numpy()
 
+    def recommend(self, batch: pa.RecordBatch, *, top_k: int, exclude_seen: bool
+                  ) -> dict[str, np.ndarray]:
+        """Per item set column ``c`` of the model, the `top_k` likeliest items of every row of a
+        (valid) batch (``c``, bytes), their probabilities (``c__score``) and how many of them
+        to keep (``c__size``): see `aepipe.export`."""
+        import tensorflow as tf
+
+        outputs = self.saved_model.signatures["recommend"](
+            **_as_tensors(to_model_inputs(batch, self.schema)),
+            top_k=tf.constant(top_k, tf.int32), exclude_seen=tf.constant(exclude_seen))
+        return _as_numpy(outputs)
+
     @functools.cached_property
     def features(self) -> Features:
         """The model's input features, with the vocabulary sizes it was trained with."""

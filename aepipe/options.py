@@ -20,7 +20,9 @@ class ModelOptions:
     `model` "vae" trains a variational autoencoder whose KL term weighs `beta` (small by
     default: a regulariser that keeps the codes smooth, not a prior to sample from); "ae" a
     plain one. Either samples from a Gaussian mixture of `prior_components` fitted to its codes.
-    `input_dropout` corrupts the encoder's input while training (a denoising autoencoder).
+    `input_dropout` corrupts the encoder's input while training (a denoising autoencoder);
+    `item_dropout` drops items from the item sets the encoder reads while training, so that the
+    model learns to find a set's other items (Mult-VAE's 0.5).
     `numeric` is how numeric columns enter the model: their normal scores ("quantile") or
     standardised.
 
@@ -46,7 +48,9 @@ class ModelOptions:
     prior: str = "gaussian_mixture"
     prior_components: int = 128
     seed: int = 0
-    top_k: int = 1000
+    top_k: int = 1000  # the most values a categorical column's vocabulary keeps
+    item_top_k: int = 20_000  # the most items an item set column's vocabulary keeps
+    item_dropout: float = 0.5
 
     def __post_init__(self):
         if self.code_size < 1 or any(h < 1 for h in self.hidden):
@@ -59,8 +63,12 @@ class ModelOptions:
         if self.model not in MODELS or self.numeric not in NUMERIC_TRANSFORMS:
             raise OptionsError(f"the model must be one of {', '.join(MODELS)} and the numeric "
                                f"transform one of {', '.join(NUMERIC_TRANSFORMS)}")
-        if self.beta < 0 or not 0.0 <= self.input_dropout < 1.0:
-            raise OptionsError("beta must not be negative and input dropout must be in [0, 1)")
+        if self.beta < 0 or not (0.0 <= self.input_dropout < 1.0
+                                 and 0.0 <= self.item_dropout < 1.0):
+            raise OptionsError("beta must not be negative and input and item dropout must be "
+                               "in [0, 1)")
+        if self.top_k < 1 or self.item_top_k < 1:
+            raise OptionsError("--top-k and --item-top-k must be positive")
         if self.prior not in PRIORS or self.prior_components < 1:
             raise OptionsError(f"the prior must be one of {', '.join(PRIORS)}, with at least "
                                "one component")

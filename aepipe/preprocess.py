@@ -27,13 +27,14 @@ from tfx_bsl.tfxio import tensor_adapter
 
 from aepipe import marginal, vocabulary
 from aepipe.batches import (CATEGORY_FEED, CATEGORY_NULL_FEED, SCALAR_FEED, feed_columns,
-                            tft_feed_schema)
+                            item_feed, tft_feed_schema)
 from aepipe.features import null_flag
-from aepipe.schema import Column, Kind, Schema
+from aepipe.options import ModelOptions
+from aepipe.schema import Column, Kind, Schema, set_size
 
 __all__ = ["tensor_adapter_config", "preprocessing_fn", "feed_tensors", "feature_sources",
            "statistic_outputs", "read_statistics", "read_vocabularies", "STATISTICS", "SCALARS",
-           "NULLS", "CATEGORIES"]
+           "NULLS", "CATEGORIES", "items_output"]
 
 STATISTICS = ("mean", "std", "min", "max", "null_rate", "quantiles")
 # The row features, one matrix per kind, so that the graph's outputs do not grow with the
@@ -43,10 +44,17 @@ _STAT_PREFIX = "__stat__"
 _SCALAR, _CATEGORICAL = "scalar", "categorical"
 
 
+def items_output(name: str) -> str:
+    """The output of an item set column: a [batch, None] sparse tensor of the vocabulary
+    indices of its items (those out of the vocabulary left out)."""
+    return f"__items__{name}"
+
+
 def tensor_adapter_config(schema: Schema) -> tensor_adapter.TensorAdapterConfig:
-    """Tells TFT to read each list column of the feed as a dense [batch, columns] tensor."""
+    """Tells TFT to read each per-kind list column of the feed as a dense [batch, columns]
+    tensor, and each item set column as a [batch, None] sparse one."""
     feed = tft_feed_schema(schema)
-    scalars, categoricals = feed_columns(schema)
+    scalars, categoricals, items = feed_columns(schema)
     widths = {SCALAR_FEED: len(scalars), CATEGORY_FEED: len(categoricals),
               CATEGORY_NULL_FEED: len(categoricals)}
     representations = {
@@ -54,16 +62,23 @@ def tensor_adapter_config(schema: Schema) -> tensor_adapter.TensorAdapterConfig:
             dense_tensor=schema_pb2.TensorRepresentation.DenseTensor(
                 column_name=name, shape=schema_pb2.FixedShape(
                     dim=[schema_pb2.FixedShape.Dim(size=widths[name])])))
-        for name in feed.names
+        for name in widths if name in feed.names
     }
+    representations.update({
+        item_feed(c.name): schema_pb2.TensorRepresentation(
+            varlen_sparse_tensor=schema_pb2.TensorRepresentation.VarLenSparseTensor(
+                column_name=item_feed(c.name)))
+        for c in items})
     return tensor_adapter.TensorAdapterConfig(feed, representations)
 
 
-def preprocessing_fn(schema: Schema, *, top_k: int, numeric: str = "quantile"
+def preprocessing_fn(schema: Schema, *, top_k: int,
+                     item_top_k: int = ModelOptions.item_top_k, numeric: str = "quantile"
                      ) -> Callable[[dict], dict]:
-    """The TFT preprocessing function for a schema; `top_k` caps each vocabulary and `numeric`
-    ("quantile" or "standard") says how numeric columns are scaled."""
-    scalars, categoricals = feed_columns(schema)
+    """The TFT preprocessing function for a schema; `top_k` caps each categorical vocabulary,
+    `item_top_k` each item set's, and `numeric` ("quantile" or "standard") says how numeric
+    columns are scaled."""
+    scalars, categoricals, items = feed_columns(schema)
 
     def fn(inputs: dict) -> dict:
         outputs: dict[str, tf.Tensor] = {}
@@ -72,6 +87,8 @@ def preprocessing_fn(schema: Schema, *, top_k: int, numeric: str = "quantile"
         if categoricals:
             outputs.update(_categoricals(inputs[CATEGORY_FEED],
                                          inputs[CATEGORY_NULL_FEED] > 0, top_k))
+        for column in items:
+            outputs.update(_items(column.name, inputs[item_feed(column.name)], item_top_k))
         return outputs
 
     return fn
@@ -79,11 +96,13 @@ def preprocessing_fn(schema: Schema, *, top_k: int, numeric: str = "quantile"
 
 def feed_tensors(raw: Mapping[str, tf.Tensor], schema: Schema) -> dict[str, tf.Tensor]:
     """The TFT feed (`aepipe.batches.to_tft_feed`) as tensors, from the raw signature's
-    per-column values and null masks (``c``, ``c__null``)."""
-    scalars, categoricals = feed_columns(schema)
+    per-column values and null masks (``c``, ``c__null``), and item set columns' items and
+    sizes (``c``, ``c__size``)."""
+    scalars, categoricals, items = feed_columns(schema)
     feed = {}
     if scalars:
         feed[SCALAR_FEED] = tf.stack([
+            tf.cast(raw[c.name], tf.float32) if c.name not in schema.names else
             tf.where(raw[null_flag(c.name)], np.nan, tf.cast(raw[c.name], tf.float32))
             for c in scalars], axis=1)
     if categoricals:
@@ -91,40 +110,46 @@ def feed_tensors(raw: Mapping[str, tf.Tensor], schema: Schema) -> dict[str, tf.T
             tf.where(raw[null_flag(c.name)], b"", raw[c.name]) for c in categoricals], axis=1)
         feed[CATEGORY_NULL_FEED] = tf.stack([
             tf.cast(raw[null_flag(c.name)], tf.int64) for c in categoricals], axis=1)
+    for column in items:
+        feed[item_feed(column.name)] = tf.RaggedTensor.from_row_lengths(
+            raw[column.name], raw[set_size(column).name], validate=False).to_sparse()
     return feed
 
 
-def feature_sources(schema: Schema) -> dict[str, tuple[str, int]]:
+def feature_sources(schema: Schema) -> dict[str, tuple[str, int | None]]:
     """Where each model feature (`aepipe.features`) lies in the preprocessing outputs: the
-    output matrix and the column in it."""
-    scalars, categoricals = feed_columns(schema)
-    sources = {}
+    output matrix and the column in it (None: the whole output, an item set's)."""
+    scalars, categoricals, items = feed_columns(schema)
+    sources: dict[str, tuple[str, int | None]] = {}
     for i, column in enumerate(scalars):
         sources[column.name] = (SCALARS, i)
         if column.nullable:
             sources[null_flag(column.name)] = (NULLS, i)
     sources.update({c.name: (CATEGORIES, i) for i, c in enumerate(categoricals)})
+    sources.update({c.name: (items_output(c.name), None) for c in items})
     return sources
 
 
 def statistic_outputs(schema: Schema, *, numeric: str = "quantile") -> list[str]:
     """The names of the preprocessing outputs that carry analyzer results, not row features."""
-    scalars, categoricals = feed_columns(schema)
+    scalars, categoricals, items = feed_columns(schema)
     names = []
     if scalars:
         names += [_stat(_SCALAR, k) for k in STATISTICS
                   if k != "quantiles" or numeric == "quantile"]
     if categoricals:
         names += [_stat(_CATEGORICAL, k) for k in ("null_rate", "sizes", "tokens")]
+    names += [_stat(items_output(c.name), "tokens") for c in items]
     return names
 
 
 def read_statistics(transformed: Mapping[str, np.ndarray], schema: Schema
                     ) -> dict[str, dict[str, float | list[float]]]:
-    """Each modelled column's statistics, from one row of the preprocessing outputs."""
+    """Each modelled column's statistics (an item set's are its size's, named for the size),
+    from one row of the preprocessing outputs."""
     row = {name: np.asarray(value)[0] for name, value in transformed.items()
            if name.startswith(_STAT_PREFIX)}
-    scalars, categoricals = feed_columns(schema)
+    scalars, categoricals, _ = feed_columns(schema)
     statistics: dict[str, dict[str, float | list[float]]] = {}
     for i, column in enumerate(scalars):
         statistics[column.name] = {k: float(row[_stat(_SCALAR, k)][i])
@@ -136,21 +161,28 @@ def read_statistics(transformed: Mapping[str, np.ndarray], schema: Schema
                 statistics[column.name]["quantiles"] = boundaries.tolist()
     for i, column in enumerate(categoricals):
         statistics[column.name] = {"null_rate": float(row[_stat(_CATEGORICAL, "null_rate")][i])}
-    return {c.name: statistics[c.name] for c in schema.modelled}
+    return statistics
 
 
 def read_vocabularies(transformed: Mapping[str, np.ndarray], schema: Schema
                       ) -> dict[str, list[str]]:
-    """Each categorical column's vocabulary, most frequent first, from one row of the
-    preprocessing outputs."""
-    columns = feed_columns(schema)[1]
+    """Each categorical and item set column's vocabulary, most frequent first, from one row
+    of the preprocessing outputs."""
+    _, columns, items = feed_columns(schema)
+    vocabularies = {c.name: _text(np.asarray(transformed[_stat(items_output(c.name), "tokens")])
+                                  [0]) for c in items}
     if not columns:
-        return {}
+        return vocabularies
     sizes = np.asarray(transformed[_stat(_CATEGORICAL, "sizes")])[0]
     tokens = np.asarray(transformed[_stat(_CATEGORICAL, "tokens")])[0]
     ends = np.cumsum(sizes)
-    return {column.name: [t.decode("utf-8", "replace") for t in tokens[end - size:end]]
-            for column, size, end in zip(columns, sizes, ends)}
+    vocabularies.update({column.name: _text(tokens[end - size:end])
+                         for column, size, end in zip(columns, sizes, ends)})
+    return vocabularies
+
+
+def _text(tokens: np.ndarray) -> list[str]:
+    return [t.decode("utf-8", "replace") for t in tokens]
 
 
 def _stat(group: str, statistic: str) -> str:
@@ -159,7 +191,12 @@ def _stat(group: str, statistic: str) -> str:
 
 def _broadcast(value: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
     """A constant, flattened, repeated on every row of `like` (a [batch, ...] tensor)."""
-    return tf.repeat(tf.reshape(value, [1, -1]), tf.shape(like)[0], axis=0)
+    return _repeat(value, tf.shape(like)[0])
+
+
+def _repeat(value: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
+    """A constant, flattened, repeated on `rows` rows."""
+    return tf.repeat(tf.reshape(value, [1, -1]), rows, axis=0)
 
 
 def _scalars(columns: list[Column], values: tf.Tensor, numeric: str) -> dict[str, tf.Tensor]:
@@ -205,3 +242,19 @@ def _categoricals(values: tf.Tensor, is_null: tf.Tensor, top_k: int) -> dict[str
     outputs[_stat(_CATEGORICAL, "sizes")] = _broadcast(vocabularies.sizes, is_null)
     outputs[_stat(_CATEGORICAL, "tokens")] = _broadcast(vocabularies.tokens, is_null)
     return outputs
+
+
+def _items(name: str, sets: tf.SparseTensor, top_k: int) -> dict[str, tf.Tensor]:
+    """An item set column ([batch, None] strings): the vocabulary of its `top_k` most frequent
+    items, and each set as the vocabulary indices of its items in it."""
+    items = sets.values[:, None]
+    absent = tf.zeros_like(items, tf.bool)
+    vocabularies = vocabulary.analyze(items, absent, top_k=top_k, name=f"items_{name}")
+    index = vocabulary.lookup(vocabularies, items, absent)[:, 0]
+    known = index < vocabularies.sizes[0]
+    rows = sets.dense_shape[0]
+    indices = tf.RaggedTensor.from_value_rowids(
+        tf.boolean_mask(index, known), tf.boolean_mask(sets.indices[:, 0], known), nrows=rows,
+        validate=False)
+    return {items_output(name): indices.to_sparse(),
+            _stat(items_output(name), "tokens"): _repeat(vocabularies.tokens, rows)}

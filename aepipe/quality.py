@@ -22,13 +22,16 @@ __all__ = ["reconstruction_quality"]
 
 def reconstruction_quality(model: ModelDirectory, batches: Iterable[pa.RecordBatch]
                            ) -> dict[str, dict[str, float]]:
-    """Per-column reconstruction figures, plus per-kind means under the key ``"by_kind"``."""
+    """Per-column reconstruction figures (of every modelled column but item sets), plus
+    per-kind means under the key ``"by_kind"``."""
     errors: dict[str, list[np.ndarray]] = {}
     for batch in batches:
         inputs = to_model_inputs(batch, model.schema)
         code, _ = model.encode(batch)
         decoded = model.decode(code)
         for column in model.schema.modelled:
+            if column.kind is Kind.ITEMS:
+                continue
             errors.setdefault(column.name, []).append(
                 _cell_errors(column.kind, column.name, inputs, decoded, model))
     per_column = {name: _summary(model.schema[name].kind, np.concatenate(parts))

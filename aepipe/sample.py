@@ -27,7 +27,6 @@ from apache_beam.utils.shared import Shared
 from aepipe import fileio
 from aepipe.batches import from_model_outputs
 from aepipe.errors import ModelDirError, OptionsError, SchemaError
-from aepipe.features import null_flag
 from aepipe.model_dir import ModelDirectory, load_shared
 from aepipe.privacy import DistanceGuard, check_options
 from aepipe.progress import Progress
@@ -91,8 +90,7 @@ class BlockSampler:
             return self._keys[field.name](indices)
         if kind is Kind.TIMESTAMP:
             return _times(field.type, self._ranges.get(field.name), len(indices), rng)
-        return from_model_outputs(decoded[field.name], decoded[null_flag(field.name)],
-                                  self.model.schema[field.name], field.type)
+        return from_model_outputs(decoded, self.model.schema[field.name], field.type)
 
 
 @dataclasses.dataclass(frozen=True)

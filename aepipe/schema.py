@@ -19,10 +19,12 @@ import yaml
 from aepipe.errors import SchemaError
 
 __all__ = ["Kind", "Column", "Schema", "MODELLED_KINDS", "infer_schema", "arrow_schema_to_json",
-           "arrow_schema_from_json", "is_string_type"]
+           "arrow_schema_from_json", "is_string_type", "is_item_set_type", "set_size"]
 
-# Suffix of the null-indicator features and signature inputs; column names may not end with it.
+# Suffixes of derived features and signature inputs, which column names may not end with: a
+# column's null indicator, and an item set's size.
 NULL_SUFFIX = "__null"
+SIZE_SUFFIX = "__size"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -36,9 +38,11 @@ class Kind(str, enum.Enum):
     KEY = "key"
     TIMESTAMP = "timestamp"
     IGNORE = "ignore"
+    ITEMS = "items"  # a set of items (list<string> or list<int64>), as in recommendation
 
 
-MODELLED_KINDS = frozenset({Kind.NUMERIC, Kind.INTEGER, Kind.CATEGORICAL, Kind.BOOLEAN})
+MODELLED_KINDS = frozenset({Kind.NUMERIC, Kind.INTEGER, Kind.CATEGORICAL, Kind.BOOLEAN,
+                            Kind.ITEMS})
 PASSTHROUGH_KINDS = frozenset({Kind.KEY, Kind.TIMESTAMP})
 
 
@@ -66,6 +70,8 @@ class Column:
             return t.is_boolean(arrow_type)
         if self.kind is Kind.TIMESTAMP:
             return t.is_timestamp(arrow_type) or t.is_date(arrow_type)
+        if self.kind is Kind.ITEMS:
+            return is_item_set_type(arrow_type)
         return True
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,17 +90,16 @@ class Schema:
             if column.name in seen:
                 raise SchemaError(f"column {column.name!r} is listed twice")
             seen.add(column.name)
-            if column.modelled and (
-                not _NAME.match(column.name) or column.name.endswith(NULL_SUFFIX)
-            ):
+            if column.modelled and (not _NAME.match(column.name)
+                                    or column.name.endswith((NULL_SUFFIX, SIZE_SUFFIX))):
                 raise SchemaError(
                     f"column {column.name!r}: a modelled column's name must match "
-                    f"{_NAME.pattern} and not end with {NULL_SUFFIX!r}; mark it 'ignore' or "
-                    "rename it"
+                    f"{_NAME.pattern} and not end with {NULL_SUFFIX!r} or {SIZE_SUFFIX!r}; "
+                    "mark it 'ignore' or rename it"
                 )
         if not self.modelled:
             raise SchemaError("the schema has no modelled column (numeric, integer, "
-                              "categorical or boolean)")
+                              "categorical, boolean or items)")
 
     @property
     def modelled(self) -> tuple[Column, ...]:
@@ -164,15 +169,31 @@ def _column_from_dict(entry: Any, source: str, index: int) -> Column:
         raise SchemaError(
             f"column {entry['name']!r}: unknown kind {entry['kind']!r} (one of: {kinds})"
         ) from None
-    nullable = entry.get("nullable", True)
+    nullable = entry.get("nullable", kind is not Kind.ITEMS)
     if not isinstance(nullable, bool):
         raise SchemaError(f"column {entry['name']!r}: 'nullable' must be true or false")
+    if kind is Kind.ITEMS and nullable:
+        raise SchemaError(f"column {entry['name']!r}: an item set column cannot be nullable; "
+                          "a row whose set is null or empty goes to the dead letters")
     return Column(name=str(entry["name"]), kind=kind, nullable=nullable)
 
 
 def is_string_type(arrow_type: pa.DataType) -> bool:
     """Whether an Arrow type holds strings (string or large_string)."""
     return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+
+
+def is_item_set_type(arrow_type: pa.DataType) -> bool:
+    """Whether an Arrow type holds sets of items: a list of strings or of integers."""
+    t = pa.types
+    return ((t.is_list(arrow_type) or t.is_large_list(arrow_type))
+            and (is_string_type(arrow_type.value_type) or t.is_integer(arrow_type.value_type)))
+
+
+def set_size(column: Column) -> Column:
+    """The integer column an item set column derives: how many items each set holds. It is
+    modelled like any integer column, so that sampling draws how many items to draw."""
+    return Column(column.name + SIZE_SUFFIX, Kind.INTEGER, nullable=False)
 
 
 def infer_schema(
@@ -184,8 +205,9 @@ def infer_schema(
     """Guesses a schema from an Arrow schema and a sample's null counts and distinct ratios.
 
     Floats are numeric, integers integer, booleans boolean, dates and timestamps timestamp;
-    strings are categorical unless nearly every value is distinct, which makes them a key.
-    Anything nested or binary is ignored. A column is nullable when the sample has nulls.
+    strings are categorical unless nearly every value is distinct, which makes them a key;
+    lists of strings or integers are item sets. Anything else nested, or binary, is ignored. A
+    column is nullable when the sample has nulls (never an item set: see `Kind.ITEMS`).
     """
     return Schema(tuple(
         _infer_column(field, null_counts.get(field.name, 0), distinct_ratios.get(field.name, 0.0))
@@ -206,9 +228,13 @@ def _infer_column(field: pa.Field, null_count: int, distinct_ratio: float) -> Co
         kind = Kind.TIMESTAMP
     elif is_string_type(field.type):
         kind = Kind.KEY if distinct_ratio > 0.9 else Kind.CATEGORICAL
-    if kind in MODELLED_KINDS and not _NAME.match(field.name):
+    elif is_item_set_type(field.type):
+        kind = Kind.ITEMS
+    if kind in MODELLED_KINDS and (not _NAME.match(field.name)
+                                   or field.name.endswith((NULL_SUFFIX, SIZE_SUFFIX))):
         kind = Kind.IGNORE
-    return Column(name=field.name, kind=kind, nullable=null_count > 0)
+    return Column(name=field.name, kind=kind,
+                  nullable=null_count > 0 and kind is not Kind.ITEMS)
 
 
 

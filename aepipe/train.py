@@ -23,7 +23,6 @@ from typing import Iterator
 
 import apache_beam as beam
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import tensorflow_transform.beam as tft_beam
@@ -32,7 +31,7 @@ from apache_beam.io.parquetio import WriteToParquetBatched
 from apache_beam.options.pipeline_options import GoogleCloudOptions
 
 from aepipe import fileio
-from aepipe.batches import to_tft_feed
+from aepipe.batches import row_hashes, to_tft_feed
 from aepipe.errors import InputError
 from aepipe.features import Features
 from aepipe.options import ModelOptions
@@ -74,7 +73,8 @@ class TrainAutoencoder(beam.PTransform):
             train_feed = train | "FeedTrain" >> beam.Map(to_tft_feed, schema)
             validation_feed = validation | "FeedValidation" >> beam.Map(to_tft_feed, schema)
             transform_fn = (train_feed, config) | tft_beam.AnalyzeDataset(preprocessing_fn(
-                schema, top_k=self._options.top_k, numeric=self._options.numeric))
+                schema, top_k=self._options.top_k, item_top_k=self._options.item_top_k,
+                numeric=self._options.numeric))
             statistics = statistic_outputs(schema, numeric=self._options.numeric)
             transformed, transformed_validation = [
                 ((feed, config), transform_fn) | f"Transform{name}" >> tft_beam.TransformDataset(
@@ -123,8 +123,7 @@ class _SplitByHash(beam.DoFn):
         self._threshold = np.uint64(int(fraction * 2**32))
 
     def process(self, batch: pa.RecordBatch) -> Iterator:
-        frame = batch.select(self._names).to_pandas()
-        hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy() >> np.uint64(32)
+        hashes = row_hashes(pa.Table.from_batches([batch.select(self._names)])) >> np.uint64(32)
         is_validation = hashes < self._threshold
         if is_validation.any():
             yield beam.pvalue.TaggedOutput(_VALIDATION, batch.filter(pa.array(is_validation)))
@@ -190,17 +189,19 @@ def _as_int64(column: pa.Array) -> pa.Array:
 
 
 def _training_table(element: tuple[pa.RecordBatch, dict], features: Features,
-                    sources: dict[str, tuple[str, int]]) -> pa.Table:
-    """TFT's output (a row of each per-kind matrix) as the flat columns of the training
-    files, one per feature."""
+                    sources: dict[str, tuple[str, int | None]]) -> pa.Table:
+    """TFT's output (a row of each per-kind matrix, and each item set) as the columns of the
+    training files, one per feature."""
     batch, _ = element
-    matrices = {name: pc.list_flatten(batch.column(name)).to_numpy(zero_copy_only=False)
-                .reshape(batch.num_rows, -1) for name in batch.schema.names}
     schema = features.arrow_schema()
     columns = []
     for field in schema:
-        matrix, index = sources[field.name]
-        columns.append(pa.array(matrices[matrix][:, index]).cast(field.type))
+        output, index = sources[field.name]
+        values = batch.column(output)
+        if index is not None:
+            matrix = pc.list_flatten(values).to_numpy(zero_copy_only=False)
+            values = pa.array(matrix.reshape(batch.num_rows, -1)[:, index])
+        columns.append(values.cast(field.type))
     return pa.Table.from_arrays(columns, schema=schema)
 
 

@@ -15,16 +15,16 @@ from typing import Iterator, Sequence
 
 import keras
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import tensorflow as tf
 
 from aepipe import export, fileio, marginal
+from aepipe.batches import row_hashes
 from aepipe.export import analysis_results
 from aepipe.features import Features, Role, null_flag
 from aepipe.manifest import Manifest, TrainingRun
-from aepipe.model import (CATEGORIES, FLAGS, MODELS, OUTPUTS, VALUES, Autoencoder, Roles,
-                          marginal_scales)
+from aepipe.model import (CATEGORIES, FLAGS, ITEMS, MODELS, OUTPUTS, VALUES, Autoencoder,
+                          Roles, marginal_scales)
 from aepipe.options import ModelOptions
 from aepipe.prior import PRIORS, Prior
 from aepipe.model_dir import SAVED_MODEL, TRANSFORM_FN
@@ -108,7 +108,8 @@ def fit(data: TrainingData, options: ModelOptions) -> FitResult:
                                                  None))
     model = MODELS[options.model](layout, code_size=options.code_size, hidden=options.hidden,
                                   scales=scales, beta=options.beta,
-                                  input_dropout=options.input_dropout, seed=options.seed)
+                                  input_dropout=options.input_dropout,
+                                  item_dropout=options.item_dropout, seed=options.seed)
     model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
     train = _dataset(model.roles, data.train_files, schedule.batch_size, options.seed,
                      shuffle=True)
@@ -154,7 +155,9 @@ def _dataset(roles: Roles, files: Sequence[str], batch_size: int, seed: int, *,
     signature = {role: tf.TensorSpec([None, width],
                                      tf.int64 if role == CATEGORIES else tf.float32)
                  for role, width in widths.items()}
-    names = [f.name for f in roles.values + roles.flags + roles.categories]
+    if roles.items:
+        signature[ITEMS] = tf.TensorSpec([None, None], tf.int64)
+    names = [f.name for f in roles.values + roles.flags + roles.categories + roles.items]
     passes = iter(range(1 << 30))
 
     def batches() -> Iterator[dict[str, np.ndarray]]:
@@ -200,8 +203,7 @@ def _split(table: pa.Table, batch_size: int, rng: np.random.Generator | None,
     so a window holding the whole training set trains the same model on any runner.
     """
     columns = {name: table.column(name).to_numpy() for name in table.column_names}
-    order = np.argsort(pd.util.hash_pandas_object(pd.DataFrame(columns), index=False)
-                       .to_numpy(), kind="stable")
+    order = np.argsort(row_hashes(table), kind="stable")
     if rng is not None:
         order = order[rng.permutation(table.num_rows)]
     arrays = stack(columns) if stack is not None else columns

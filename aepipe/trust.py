@@ -61,20 +61,22 @@ SAVED_MODEL_PB = "saved_model.pb"
 # The op types found in the SavedModels of models trained by aepipe (TensorFlow 2.21, tf.Transform
 # 1.21) outside the saver's functions: --model vae and ae, --numeric quantile and standard,
 # input dropout on and off, a schema with numeric, integer, boolean and categorical (string and
-# integer-coded) columns, nullable and not, plus key and timestamp columns. See README
-# "Guarantees"; `python -m aepipe.trust MODEL_DIR...` re-derives it after a TensorFlow upgrade.
+# integer-coded) columns, nullable and not, item set columns, plus key and timestamp columns.
+# See README "Guarantees"; `python -m aepipe.trust MODEL_DIR...` re-derives it after a
+# TensorFlow upgrade.
 ALLOWED_OPS: frozenset[str] = frozenset({
-    "Abs", "AddV2", "ArgMax", "AssignVariableOp", "BiasAdd", "BroadcastTo", "Cast", "ConcatV2",
-    "Const", "Cumsum", "DivNoNan", "Equal", "Erfc", "Exp", "ExpandDims", "Fill", "Floor",
-    "GatherNd", "GatherV2", "Greater", "GreaterEqual", "HashTableV2", "Identity",
-    "InitializeTableFromTextFileV2", "IsFinite", "IsNan", "Less", "Log", "Log1p", "LogicalAnd",
-    "LogicalNot", "LookupTableFindV2", "LookupTableSizeV2", "LowerBound", "MatMul", "Max",
-    "Maximum", "Mean", "Minimum", "Mul", "Ndtri", "Neg", "NoOp", "NotEqual", "OneHot", "Pack",
-    "PartitionedCall", "Placeholder", "Range", "ReadVariableOp", "RealDiv", "Relu", "Reshape",
-    "Round", "ScatterNd", "SelectV2", "Shape", "Sigmoid", "Softmax",
+    "Abs", "AddV2", "ArgMax", "AssignVariableOp", "BiasAdd", "BitwiseXor", "BroadcastTo",
+    "Cast", "ConcatV2", "Const", "Cumsum", "DenseBincount", "DivNoNan", "Equal", "Erfc", "Exp",
+    "ExpandDims", "Fill", "Floor", "GatherNd", "GatherV2", "Greater", "GreaterEqual",
+    "HashTableV2", "Identity", "InitializeTableFromTextFileV2", "IsFinite", "IsNan", "Less",
+    "Log", "Log1p", "LogicalAnd", "LogicalNot", "LookupTableFindV2", "LookupTableSizeV2",
+    "LowerBound", "MatMul", "Max", "Maximum", "Mean", "Minimum", "Mul", "Ndtri", "Neg", "NoOp",
+    "NotEqual", "OneHot", "Pack", "PartitionedCall", "Placeholder", "Prod",
+    "RaggedTensorToSparse", "Range", "ReadVariableOp", "RealDiv", "Relu", "Reshape",
+    "RightShift", "Round", "ScatterNd", "SelectV2", "Shape", "Sigmoid", "Size", "Softmax",
     "SparseSoftmaxCrossEntropyWithLogits", "SparseToDense", "Sqrt", "Square", "Squeeze",
     "StatefulPartitionedCall", "StopGradient", "StridedSlice", "StringToHashBucketFast", "Sub",
-    "Sum", "Tile", "Transpose", "Unpack", "UnsortedSegmentMax", "UnsortedSegmentSum",
+    "Sum", "Tile", "TopKV2", "Transpose", "Unpack", "UnsortedSegmentMax", "UnsortedSegmentSum",
     "UpperBound", "VarHandleOp", "VarIsInitializedOp", "Where", "ZerosLike",
 })
 

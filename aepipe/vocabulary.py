@@ -43,15 +43,16 @@ def _fingerprint(values: tf.Tensor) -> tf.Tensor:
     return tf.strings.to_hash_bucket_fast(values, _SPACE)
 
 
-def analyze(values: tf.Tensor, is_null: tf.Tensor, *, top_k: int) -> Vocabularies:
+def analyze(values: tf.Tensor, is_null: tf.Tensor, *, top_k: int,
+            name: str = "vocabularies") -> Vocabularies:
     """The vocabularies of the columns of a [batch, columns] string tensor (`is_null` marks the
-    cells to leave out)."""
+    cells to leave out); `name` tells one call's analyzer from another's."""
     columns = values.shape[1]
     outputs = tft.experimental.ptransform_analyzer(
         _batch_counts(values, is_null), _CountValues(top_k, columns),
         output_dtypes=[tf.int64, tf.int64, tf.int64, tf.string],
         output_shapes=[[columns, None], [columns, None], [columns], [None]],
-        name="vocabularies")
+        name=name)
     return Vocabularies(*outputs)
 
 

@@ -43,12 +43,17 @@ def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
 def read_validated(pipeline: beam.Pipeline, summary: InputSummary, schema: Schema,
                    rejected_prefix: str):
     """Reads the checked input files, writes rejected rows, returns the valid batches."""
-    batches = pipeline | "Read" >> ReadFromParquetBatched(
-        summary.pattern, columns=list(summary.arrow_schema.names))
-    valid, rejected = batches | "Validate" >> ValidateBatches(schema, summary.arrow_schema)
+    valid, rejected = read_and_validate(pipeline, summary, schema)
     rejected | "WriteRejected" >> WriteRecordBatches(
         rejected_prefix, rejected_schema(summary.arrow_schema))
     return valid
+
+
+def read_and_validate(pipeline: beam.Pipeline, summary: InputSummary, schema: Schema):
+    """Reads the checked input files; returns the valid batches and the rejected rows."""
+    batches = pipeline | "Read" >> ReadFromParquetBatched(
+        summary.pattern, columns=list(summary.arrow_schema.names))
+    return batches | "Validate" >> ValidateBatches(schema, summary.arrow_schema)
 
 
 class WriteRecordBatches(beam.PTransform):

@@ -162,14 +162,23 @@ def _read_file(path: str, schema: Schema) -> pd.DataFrame:
 
 def _schema(schema_file: str | None, model: ModelDirectory | None, real: str
             ) -> tuple[Schema, str]:
-    """The evaluated columns (the modelled ones) and where their kinds came from."""
+    """The evaluated columns (the modelled ones but item sets, which the tabular metrics do
+    not cover) and where their kinds came from."""
     if schema_file:
         schema, source = Schema.load(schema_file), f"schema file {schema_file}"
     elif model is not None:
         schema, source = model.schema, f"model directory {model.path}"
     else:
         schema, source = _inferred(real), f"inferred from {real}"
-    return Schema(schema.modelled), source
+    sets = [c.name for c in schema.modelled if c.kind is Kind.ITEMS]
+    if sets:
+        _LOG.info("not evaluating item set column(s) %s: the quality and privacy figures are "
+                  "for tabular columns", ", ".join(sets))
+    evaluated = tuple(c for c in schema.modelled if c.kind is not Kind.ITEMS)
+    if not evaluated:
+        raise SchemaError(f"{source}: no column to evaluate; item set columns are not "
+                          "evaluated (their recommendations are: see benchmarks/recommend.py)")
+    return Schema(evaluated), source
 
 
 def _inferred(pattern: str) -> Schema:

@@ -62,6 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--seed", type=int, default=defaults.seed)
     model.add_argument("--top-k", type=int, default=defaults.top_k,
                        help="most frequent categories kept per categorical column")
+    model.add_argument("--item-top-k", type=int, default=defaults.item_top_k,
+                       help="most frequent items kept per item set column")
+    model.add_argument("--item-dropout", type=float, default=defaults.item_dropout,
+                       help="share of a set's items hidden from the encoder while training")
 
 
 def model_options(args: argparse.Namespace) -> ModelOptions:
@@ -72,7 +76,8 @@ def model_options(args: argparse.Namespace) -> ModelOptions:
                         prior=args.prior, prior_components=args.prior_components,
                         learning_rate=args.learning_rate,
                         patience=args.patience, validation_fraction=args.validation_fraction,
-                        seed=args.seed, top_k=args.top_k)
+                        seed=args.seed, top_k=args.top_k, item_top_k=args.item_top_k,
+                        item_dropout=args.item_dropout)
 
 
 def run(args: argparse.Namespace, beam_args: Sequence[str]) -> str:

@@ -42,7 +42,7 @@ def test_feed_is_one_list_column_per_kind_with_every_column_of_that_kind_per_row
     assert feed.schema.field(CATEGORY_FEED).type == pa.list_(pa.binary())
     assert feed.schema.field(CATEGORY_NULL_FEED).type == pa.list_(pa.int64())
     assert feed_columns(SCHEMA) == ([SCHEMA["x"], SCHEMA["n"], SCHEMA["b"]],
-                                    [SCHEMA["c"], SCHEMA["code"]])
+                                    [SCHEMA["c"], SCHEMA["code"]], [])
 
 
 def test_feed_marks_nulls_and_keeps_the_empty_string_a_value():

@@ -62,7 +62,8 @@ def test_help_version_and_argument_errors_import_neither_tensorflow_nor_beam():
         assert not result["apache_beam"], result["argv"]
     codes = [r["code"] for r in results]
     assert codes == [0, 0, *[0] * len(cli._JOBS), *[2] * (len(cases) - 2 - len(cli._JOBS))]
-    assert "the following arguments are required: --model-dir, --output" in results[8]["err"]
+    assert "the following arguments are required: --model-dir, --output" in results[
+        2 + len(cli._JOBS)]["err"]
 
 
 def test_help_lists_each_command_with_its_description_and_version_names_the_stack():

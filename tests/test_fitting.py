@@ -49,6 +49,22 @@ def test_loss_scales_are_what_the_marginal_alone_would_cost():
     assert constant == {"colour": MIN_SCALE}
 
 
+def test_an_item_sets_scale_is_its_mean_log_loss_under_item_frequencies():
+    basket = Column("basket", Kind.ITEMS, nullable=False)
+    sets = [np.array([0, 1]), np.array([1]), np.array([1, 2, 2]), np.array([3, 1])]
+    scales = marginal_scales(Features((Feature("basket", basket, Role.ITEMS, classes=5),)),
+                             [{"basket": np.array(sets[:2] + [None], object)[:2]},
+                              {"basket": np.array(sets[2:] + [None], object)[:2]}])
+    counts: dict[int, int] = {}
+    for items in sets:
+        for item in set(items.tolist()):
+            counts[item] = counts.get(item, 0) + 1
+    total = sum(counts.values())
+    expected = sum(-math.log(counts[i] / total) for items in sets
+                   for i in set(items.tolist())) / len(sets)
+    assert scales["basket"] == pytest.approx(expected)
+
+
 def _log_softmax(logits: list[float]) -> list[float]:
     peak = max(logits)
     total = math.log(sum(math.exp(x - peak) for x in logits)) + peak
@@ -61,15 +77,19 @@ def test_the_reconstruction_error_is_the_mean_over_columns_of_scaled_terms():
     age = Column("age", Kind.INTEGER)
     member = Column("member", Kind.BOOLEAN)
     colour, size = Column("colour", Kind.CATEGORICAL), Column("size", Kind.CATEGORICAL)
+    basket, shelf = Column("basket", Kind.ITEMS, False), Column("shelf", Kind.ITEMS, False)
     bins = 4
     features = Features((Feature("income", income, Role.VALUE, bins=bins),
                          Feature("colour", colour, Role.CATEGORY, classes=5),
+                         Feature("basket", basket, Role.ITEMS, classes=6),
                          Feature("income__null", income, Role.FLAG),
                          Feature("age", age, Role.VALUE, bins=bins),
                          Feature("member", member, Role.FLAG),
-                         Feature("size", size, Role.CATEGORY, classes=3)))
+                         Feature("size", size, Role.CATEGORY, classes=3),
+                         Feature("shelf", shelf, Role.ITEMS, classes=4)))
     scales = {"income": 0.5, "income__bins": 1.2, "income__null": 0.3, "age": 2.0,
-              "age__bins": 1.1, "member": 0.6, "colour": 1.4, "size": 0.9}
+              "age__bins": 1.1, "member": 0.6, "colour": 1.4, "size": 0.9, "basket": 2.5,
+              "shelf": 1.5}
     autoencoder = model.Autoencoder(features, code_size=2, hidden=(4,), scales=scales)
     rng = np.random.default_rng(1)
     rows = 6
@@ -77,7 +97,11 @@ def test_the_reconstruction_error_is_the_mean_over_columns_of_scaled_terms():
               "income__null": np.array([0, 1, 0, 0, 1, 0], np.float32),
               "age": rng.normal(size=rows).astype(np.float32),
               "member": rng.integers(0, 2, rows).astype(np.float32),
-              "colour": rng.integers(0, 5, rows), "size": rng.integers(0, 3, rows)}
+              "colour": rng.integers(0, 5, rows), "size": rng.integers(0, 3, rows),
+              "basket": np.array([np.array(s) for s in ([0, 5], [2], [1, 1, 3], [4, 0, 2, 5],
+                                                        [3], [5, 1])] + [None], object)[:-1],
+              "shelf": np.array([np.array(s) for s in ([1], [0, 3], [2], [], [3, 3], [0])]
+                                + [None], object)[:-1]}
     raw = rng.normal(size=(rows, features.output_width)).astype(np.float32)
     outputs = autoencoder.roles.split(raw)
     got = np.asarray(autoencoder.reconstruction_error(autoencoder.roles.inputs(inputs), raw))
@@ -89,6 +113,8 @@ def test_the_reconstruction_error_is_the_mean_over_columns_of_scaled_terms():
             target = inputs[f.name][r]
             if f.role is Role.CATEGORY:
                 terms = {f.name: -_log_softmax(list(out))[int(target)]}
+            elif f.role is Role.ITEMS:  # Mult-VAE's multinomial log-likelihood of the set
+                terms = {f.name: -sum(_log_softmax(list(out))[i] for i in set(target.tolist()))}
             elif f.role is Role.FLAG:
                 p = 1.0 / (1.0 + math.exp(-float(out)))
                 terms = {f.name: -(target * math.log(p) + (1 - target) * math.log(1 - p))}

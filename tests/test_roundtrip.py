@@ -41,18 +41,29 @@ def test_model_inputs_round_trip_to_the_same_arrow_columns(batch):
     inputs = to_model_inputs(batch, SCHEMA)
     for field in TYPES:
         column = SCHEMA[field.name]
-        rebuilt = from_model_outputs(inputs[field.name], inputs[null_flag(field.name)], column,
-                                     field.type)
+        rebuilt = from_model_outputs(inputs, column, field.type)
         assert rebuilt.type == field.type
         assert rebuilt.is_null().equals(batch.column(field.name).is_null())
         assert rebuilt.equals(batch.column(field.name)), field.name
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.text(max_size=8), min_size=1, max_size=6), max_size=20),
+       st.lists(st.lists(st.integers(-2**62, 2**62), min_size=1, max_size=6), max_size=20))
+def test_item_sets_round_trip_through_the_signature_inputs(words, numbers):
+    for sets, arrow_type in ((words, pa.list_(pa.string())), (numbers, pa.list_(pa.int64()))):
+        column = Column("basket", Kind.ITEMS, nullable=False)
+        batch = pa.RecordBatch.from_pydict({"basket": pa.array(sets, arrow_type)})
+        inputs = to_model_inputs(batch, Schema((column,)))
+        assert inputs["basket__size"].tolist() == [len(s) for s in sets]
+        assert from_model_outputs(inputs, column, arrow_type).equals(batch.column("basket"))
 
 
 @settings(max_examples=150, deadline=None)
 @given(tables())
 def test_tft_feed_holds_each_row_s_cells_in_schema_order_with_nulls_marked(batch):
     feed = to_tft_feed(batch, SCHEMA).to_pydict()
-    scalars, categoricals = feed_columns(SCHEMA)
+    scalars, categoricals, _ = feed_columns(SCHEMA)
     for r in range(batch.num_rows):
         for value, column in zip(feed[SCALAR_FEED][r], scalars):
             original = batch.column(column.name)[r].as_py()

@@ -65,13 +65,14 @@ def test_infer_schema_kinds_and_nullability(tmp_path):
         "b": [True, False] * (n // 2),
         "t": pa.array(range(n), pa.timestamp("s")),
         "l": [[1, 2]] * n,
+        "f": [[0.5]] * n,
     })
     pq.write_table(table, tmp_path / "t.parquet")
     schema = infer_from_files(str(tmp_path))
     assert [(c.name, c.kind, c.nullable) for c in schema.columns] == [
         ("id", Kind.KEY, False), ("x", Kind.NUMERIC, True), ("k", Kind.INTEGER, False),
         ("c", Kind.CATEGORICAL, False), ("b", Kind.BOOLEAN, False),
-        ("t", Kind.TIMESTAMP, False), ("l", Kind.IGNORE, False)]
+        ("t", Kind.TIMESTAMP, False), ("l", Kind.ITEMS, False), ("f", Kind.IGNORE, False)]
 
 
 @pytest.mark.parametrize("kind, arrow_type, accepted", [

@@ -1,0 +1,199 @@
+"""`Recommend`: valid record batches in, each row's top k items out (Mult-VAE's recommendation).
+
+A model trained on a table with an item set column (`Kind.ITEMS`) reconstructs each row's set
+as a probability over every item of its vocabulary; the items it finds likeliest, less (with
+`exclude_seen`) those the row already holds, are its recommendations. Each batch goes through
+the SavedModel's `recommend` signature in one call, which ranks in the graph (`tf.math.top_k`),
+so no Python runs per row.
+
+The output has one row per input row, like `Encode`'s: the key, timestamp and requested
+passthrough columns, then ``ae_items`` (the k items, best first, with the item set column's own
+element type) and ``ae_item_scores`` (their probabilities, float32). One row per key rather
+than one per (key, rank): a feature store serves a row's whole list in one lookup, rows read
+still equal rows written plus rows rejected, and SQL engines unnest a list with its position
+(DuckDB's ``unnest`` with ``generate_subscripts``, BigQuery's ``UNNEST ... WITH OFFSET``).
+
+A row none of whose items the model knows has nothing to recommend from: it goes to the
+dead letters with its reason. Unknown items in other rows are left out of their sets (as
+`encode` does) and counted (``unseen_items``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from apache_beam.metrics import Metrics
+from apache_beam.utils.shared import Shared
+
+from aepipe.batches import rejected_schema
+from aepipe.encode import EncodeOptions, kept_columns, kept_field
+from aepipe.errors import OptionsError
+from aepipe.model_dir import ModelDirectory, load_shared
+from aepipe.progress import Progress
+from aepipe.schema import Kind
+from aepipe.validate import METRICS_NAMESPACE, REJECTED
+
+__all__ = ["RecommendOptions", "BatchRecommender", "Recommend", "recommended_schema",
+           "item_column", "ITEMS", "SCORES"]
+
+ITEMS = "ae_items"
+SCORES = "ae_item_scores"
+
+
+@dataclasses.dataclass(frozen=True)
+class RecommendOptions:
+    """How many items to recommend per row, and from which item set column."""
+
+    top_k: int = 20
+    exclude_seen: bool = False  # leave out the items a row already holds
+    column: str | None = None  # the item set column; None: the model's only one
+    passthrough: tuple[str, ...] = ()  # more input columns to copy, after keys and timestamps
+
+    def __post_init__(self):
+        if self.top_k < 1:
+            raise OptionsError(f"--top-k must be positive (got {self.top_k})")
+
+
+def item_column(model: ModelDirectory, options: RecommendOptions) -> str:
+    """The item set column to recommend from; an OptionsError when there is no single one."""
+    columns = [c.name for c in model.schema.modelled if c.kind is Kind.ITEMS]
+    if options.column is not None:
+        if options.column not in columns:
+            raise OptionsError(f"--column {options.column!r} is not an item set column of the "
+                               f"model (it has: {', '.join(columns) or 'none'})")
+        return options.column
+    if len(columns) != 1:
+        raise OptionsError("the model has no item set column to recommend from"
+                           if not columns else "the model has several item set columns "
+                           f"({', '.join(columns)}): choose one with --column")
+    return columns[0]
+
+
+def recommended_schema(model: ModelDirectory, input_schema: pa.Schema,
+                       options: RecommendOptions) -> pa.Schema:
+    """The Arrow schema of the recommendations for inputs of `input_schema`."""
+    kept = kept_columns(model, input_schema, EncodeOptions(passthrough=options.passthrough))
+    item_type = model.manifest.input_arrow_schema.field(item_column(model, options)).type
+    return pa.schema([kept_field(model, input_schema.field(name)) for name in kept]
+                     + [pa.field(ITEMS, pa.list_(item_type.value_type)),
+                        pa.field(SCORES, pa.list_(pa.float32()))])
+
+
+class BatchRecommender:
+    """Turns a valid record batch into its recommendations and its rows with nothing to
+    recommend from: the framework-free core of `Recommend`, also what a plain loop calls."""
+
+    def __init__(self, model: ModelDirectory, input_schema: pa.Schema,
+                 options: RecommendOptions):
+        self.model = model
+        self.options = options
+        self.output_schema = recommended_schema(model, input_schema, options)
+        self.rejected_schema = rejected_schema(input_schema)
+        self._column = item_column(model, options)
+        self._kept = kept_columns(model, input_schema,
+                                  EncodeOptions(passthrough=options.passthrough))
+        self._vocabulary = pa.array(model.manifest.vocabularies[self._column], pa.string())
+        self.unseen_items = 0
+
+    def __call__(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.RecordBatch]:
+        """The recommendations of the rows that hold a known item, and the other rows with
+        their reason."""
+        known, unseen = self._known(batch.column(self._column))
+        self.unseen_items += int(unseen.sum())
+        rejected = self._rejected(batch.filter(pa.array(~known)), unseen[~known])
+        batch = batch.filter(pa.array(known))
+        if not batch.num_rows:
+            return pa.RecordBatch.from_pylist([], schema=self.output_schema), rejected
+        outputs = self.model.recommend(batch, top_k=self.options.top_k,
+                                       exclude_seen=self.options.exclude_seen)
+        return self._recommendations(batch, outputs), rejected
+
+    def _known(self, sets: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, whether any of its items is in the vocabulary, and how many are not."""
+        items = pc.cast(pc.list_flatten(sets), pa.string())
+        unknown = np.asarray(pc.invert(pc.is_in(items, value_set=self._vocabulary)), np.int64)
+        rows = np.asarray(pc.list_parent_indices(sets))
+        unseen = np.bincount(rows, weights=unknown, minlength=len(sets)).astype(np.int64)
+        sizes = np.asarray(pc.list_value_length(sets).fill_null(0))
+        return unseen < sizes, unseen
+
+    def _rejected(self, batch: pa.RecordBatch, unseen: np.ndarray) -> pa.RecordBatch:
+        reasons = pa.array([f"{self._column}: none of its {n} item(s) is in the model's "
+                            "vocabulary" for n in unseen], pa.string())
+        return pa.RecordBatch.from_arrays(batch.columns + [reasons],
+                                          schema=self.rejected_schema)
+
+    def _recommendations(self, batch: pa.RecordBatch, outputs: dict) -> pa.RecordBatch:
+        items, scores = outputs[self._column], outputs[f"{self._column}__score"]
+        counts = outputs[f"{self._column}__size"].astype(np.int64)
+        chosen = np.arange(items.shape[1])[None, :] < counts[:, None]
+        offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+        item_type = self.output_schema.field(ITEMS).type
+        flat = pa.array(items[chosen], pa.binary()).cast(pa.string())
+        columns = [batch.column(name) for name in self._kept]
+        columns = [c if c.type == f.type else c.cast(f.type)
+                   for c, f in zip(columns, self.output_schema)]
+        columns += [pa.ListArray.from_arrays(offsets, flat).cast(item_type),
+                    pa.ListArray.from_arrays(offsets, pa.array(scores[chosen], pa.float32()))]
+        return pa.RecordBatch.from_arrays(columns, schema=self.output_schema)
+
+
+class Recommend(beam.PTransform):
+    """Recommends items for valid record batches (see `ValidateBatches`) with a published
+    model. Unpack it as ``recommendations, rejected = batches | Recommend(...)``.
+
+    The model directory is read (its manifest only) when the transform is built, so a missing
+    model, a model without item sets or a bad option fails before the pipeline runs.
+    """
+
+    def __init__(self, model_dir: str, input_schema: pa.Schema, *,
+                 options: RecommendOptions = RecommendOptions(), trust_model: bool = False):
+        super().__init__()
+        self._model_dir = model_dir
+        self._input_schema = input_schema
+        self._options = options
+        self._trust_model = trust_model
+        self.output_schema = BatchRecommender(
+            ModelDirectory(model_dir, trust_model=trust_model), input_schema,
+            options).output_schema
+
+    def expand(self, batches):
+        return batches | beam.ParDo(_RecommendBatches(
+            self._model_dir, self._input_schema, self._options,
+            trust_model=self._trust_model)).with_outputs(REJECTED, main="recommended")
+
+
+class _RecommendBatches(beam.DoFn):
+    def __init__(self, model_dir: str, input_schema: pa.Schema, options: RecommendOptions, *,
+                 trust_model: bool = False):
+        self._model_dir = model_dir
+        self._input_schema = input_schema
+        self._options = options
+        self._trust_model = trust_model
+        self._shared = Shared()
+        self._recommender: BatchRecommender | None = None
+        self._written = Metrics.counter(METRICS_NAMESPACE, "rows_written")
+        self._rejected = Metrics.counter(METRICS_NAMESPACE, "rows_rejected")
+        self._unseen = Metrics.counter(METRICS_NAMESPACE, "unseen_items")
+
+    def setup(self):
+        model = load_shared(self._shared, self._model_dir, trust_model=self._trust_model)
+        self._recommender = BatchRecommender(model, self._input_schema, self._options)
+        self._progress = Progress(__name__, "recommended for")
+
+    def process(self, batch: pa.RecordBatch) -> Iterator:
+        before = self._recommender.unseen_items
+        recommended, rejected = self._recommender(batch)
+        self._unseen.inc(self._recommender.unseen_items - before)
+        if rejected.num_rows:
+            self._rejected.inc(rejected.num_rows)
+            yield beam.pvalue.TaggedOutput(REJECTED, rejected)
+        if recommended.num_rows:
+            self._written.inc(recommended.num_rows)
+            self._progress.add(recommended.num_rows)
+            yield recommended
