@@ -85,7 +85,8 @@ class Manifest:
         if missing:
             raise ModelDirError(f"the manifest of {source} lacks {', '.join(missing)}")
         fields = {f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data}
-        options = dict(data["options"], hidden=tuple(data["options"]["hidden"]))
+        hidden = data["options"].get("hidden")
+        options = dict(data["options"], hidden=None if hidden is None else tuple(hidden))
         return cls(**{**fields,
                       "schema": Schema.from_dict(data["schema"], source=source),
                       "input_arrow_schema": arrow_schema_from_json(data["input_arrow_schema"]),

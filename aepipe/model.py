@@ -60,8 +60,8 @@ class Autoencoder(keras.Model):
 
     def __init__(self, features: Features, *, code_size: int, hidden: Sequence[int],
                  scales: Mapping[str, float] | None = None, beta: float = 1.0,
-                 input_dropout: float = 0.0, item_dropout: float = 0.0, seed: int = 0,
-                 **kwargs):
+                 input_dropout: float = 0.0, item_dropout: float = 0.0,
+                 activation: str = "relu", seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.layout = features
         self.scales = dict(scales or {})  # loss term -> its marginal-only value; 1 when absent
@@ -72,12 +72,12 @@ class Autoencoder(keras.Model):
         self.corrupt = layers.Dropout(input_dropout, seed=seed)
         self.drop_items = layers.Dropout(item_dropout, seed=seed + 1)
         self.encoder = keras.Sequential(
-            [layers.Dense(width, activation="relu") for width in hidden]
+            [layers.Dense(width, activation=activation) for width in hidden]
             + [layers.Dense(code_size * self.code_outputs, name="code")],
             name="encoder",
         )
         self.decoder = keras.Sequential(
-            [layers.Dense(width, activation="relu") for width in reversed(hidden)]
+            [layers.Dense(width, activation=activation) for width in reversed(hidden)]
             + [layers.Dense(features.output_width, name="outputs")],
             name="decoder",
         )
@@ -138,7 +138,7 @@ class Autoencoder(keras.Model):
         return ops.sum(self.roles.terms(inputs, outputs) * self.roles.weights, axis=-1)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        loss = self.reconstruction_error(x, y_pred)
+        loss = self.reconstruction_error(x if y is None else y, y_pred)
         if KL in y_pred:
             loss = loss + self.beta * y_pred[KL] / self.columns
         return ops.mean(loss)

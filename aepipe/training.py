@@ -40,6 +40,8 @@ SCORE_PERCENTILES = (50, 75, 90, 95, 99, 99.5, 99.9)
 MIN_STEPS_PER_PASS = 8
 VALIDATION_STEPS = 100
 VALIDATION_BATCH = 4096
+RECALL_AT = 20  # a table with item sets is validated on its recommendations' recall at 20
+MISSED = "val_missed"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,32 +105,37 @@ def fit(data: TrainingData, options: ModelOptions) -> FitResult:
     """Trains an autoencoder, with early stopping on the validation files when there are any."""
     keras.utils.set_random_seed(options.seed)
     layout = data.features.with_bins(marginal.BINS if options.numeric == "quantile" else 0)
+    options = options.for_table(item_sets=any(f.role is Role.ITEMS for f in layout))
     schedule = Schedule.of(data.train_rows, options)
     scales = marginal_scales(layout, _first_rows(data.train_files, layout, SCORE_SAMPLE_ROWS,
                                                  None))
     model = MODELS[options.model](layout, code_size=options.code_size, hidden=options.hidden,
                                   scales=scales, beta=options.beta,
                                   input_dropout=options.input_dropout,
-                                  item_dropout=options.item_dropout, seed=options.seed)
+                                  item_dropout=options.item_dropout,
+                                  activation=options.activation, seed=options.seed)
     model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
     train = _dataset(model.roles, data.train_files, schedule.batch_size, options.seed,
                      shuffle=True)
     validation, validation_steps = None, None
-    monitor = "loss"
+    monitor, callbacks = "loss", [_PeriodLog(schedule)]
     if data.validation_rows:
         validation = _dataset(model.roles, data.validation_files, VALIDATION_BATCH,
-                              options.seed, shuffle=False)
+                              options.seed, shuffle=False, hide_items=options.item_dropout)
         validation_steps = -(-data.validation_rows // VALIDATION_BATCH)
         monitor = "val_loss"
-    stopping = keras.callbacks.EarlyStopping(monitor=monitor, patience=options.patience,
-                                             restore_best_weights=True)
+        if model.roles.items:
+            monitor = MISSED
+            callbacks.insert(0, _MissedItems(validation, validation_steps))
+    callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=options.patience,
+                                                   mode="min", restore_best_weights=True))
     _LOG.info("training: up to %d steps of %d rows (%.1f passes over %d rows), validating "
               "every %d steps", schedule.steps, schedule.batch_size,
               schedule.steps / schedule.steps_per_pass, data.train_rows, schedule.period)
     started = time.perf_counter()
     history = model.fit(train, validation_data=validation, epochs=schedule.periods,
                         steps_per_epoch=schedule.period, validation_steps=validation_steps,
-                        callbacks=[_PeriodLog(schedule), stopping], shuffle=False, verbose=0)
+                        callbacks=callbacks, shuffle=False, verbose=0)
     losses = {k: [float(v) for v in values] for k, values in history.history.items()}
     best = int(np.argmin(losses[monitor]))
     _warn_if_still_improving(losses[monitor], best, schedule, options)
@@ -147,9 +154,14 @@ def _warn_if_still_improving(losses: list[float], best: int, schedule: Schedule,
 
 
 def _dataset(roles: Roles, files: Sequence[str], batch_size: int, seed: int, *,
-             shuffle: bool) -> tf.data.Dataset:
-    """The files' rows in batches of the model's input matrices, one pass each time the
-    dataset is iterated; the training set repeats, each pass in its own order."""
+             shuffle: bool, hide_items: float = 0.0) -> tf.data.Dataset:
+    """The files' rows in batches of (input, target) matrices, one pass each time the dataset
+    is iterated; the training set repeats, each pass in its own order.
+
+    With `hide_items`, that share of every item set's items (the same ones on every pass) is
+    hidden from the input but kept in the target: the validation loss then measures how well
+    the model finds items it was not shown, which is what its recommendations are for, rather
+    than how well it copies its input."""
     widths = {VALUES: len(roles.values), FLAGS: len(roles.flags),
               CATEGORIES: len(roles.categories)}
     signature = {role: tf.TensorSpec([None, width],
@@ -167,7 +179,16 @@ def _dataset(roles: Roles, files: Sequence[str], batch_size: int, seed: int, *,
     dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
     if shuffle:
         dataset = dataset.repeat()
-    return dataset.map(lambda x: (x, x)).prefetch(2)
+    if not (hide_items and roles.items):
+        return dataset.map(lambda x: (x, x)).prefetch(2)
+
+    def hide(x: dict, index: tf.Tensor) -> tuple[dict, dict]:
+        draw = tf.random.stateless_uniform(tf.shape(x[ITEMS]), seed=[seed, index])
+        hidden = dict(x, **{ITEMS: tf.where(draw < hide_items, tf.constant(
+            roles.item_classes, tf.int64), x[ITEMS])})
+        return hidden, x
+
+    return dataset.enumerate().map(lambda i, x: hide(x, i)).prefetch(2)
 
 
 def _batches(files: Sequence[str], names: Sequence[str], batch_size: int,
@@ -262,6 +283,41 @@ def _count_rows(files: Sequence[str]) -> int:
     return sum(fileio.parquet_file(path).metadata.num_rows for path in files)
 
 
+class _MissedItems(keras.callbacks.Callback):
+    """After each validation, the share of the validation rows' hidden items (see `_dataset`)
+    that their top RECALL_AT recommendations miss, as MISSED: 1 - recall@20, averaged over
+    rows and item set columns. A table with item sets stops early on it rather than on the
+    validation loss, which turns up long before the rankings stop improving (the model grows
+    too sure of its likeliest items: measured on MovieLens 100K, the loss was best after 200
+    steps)."""
+
+    def __init__(self, validation: tf.data.Dataset, steps: int):
+        super().__init__()
+        self._validation, self._steps = validation, steps
+
+    def on_epoch_end(self, epoch, logs=None):
+        roles, recalls = self.model.roles, []
+        for shown, full in self._validation.take(self._steps):
+            logits = roles.split_items(roles.parts(self.model(shown)[OUTPUTS])["items"])
+            seen = roles.split_items(roles.item_sets(shown))
+            for scores, visible, wanted in zip(logits, seen, roles.split_items(
+                    roles.item_sets(full))):
+                recalls.append(_recall(np.asarray(scores), np.asarray(visible) > 0,
+                                       np.asarray(wanted) - np.asarray(visible) > 0))
+        if logs is not None:
+            logs[MISSED] = 1.0 - float(np.mean(np.concatenate(recalls)))
+
+
+def _recall(scores: np.ndarray, visible: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+    """Per row with hidden items, the share of them (at most RECALL_AT) among the RECALL_AT
+    best-scored items that are not visible."""
+    k = min(RECALL_AT, scores.shape[1])
+    best = np.argpartition(np.where(visible, -np.inf, scores), -k, axis=1)[:, -k:]
+    found = np.take_along_axis(hidden, best, axis=1).sum(axis=1)
+    wanted = hidden.sum(axis=1)
+    return (found / np.maximum(np.minimum(wanted, k), 1))[wanted > 0]
+
+
 class _PeriodLog(keras.callbacks.Callback):
     """Logs one line per validation period: steps done, losses and throughput."""
 
@@ -277,6 +333,8 @@ class _PeriodLog(keras.callbacks.Callback):
         seconds = time.perf_counter() - self._started
         schedule = self._schedule
         validation = f", val_loss {logs['val_loss']:.4f}" if "val_loss" in logs else ""
+        if MISSED in logs:
+            validation += f", recall@{RECALL_AT} of hidden items {1.0 - logs[MISSED]:.4f}"
         _LOG.info("step %d/%d: loss %.4f%s (%.1f s, %.0f rows/s)",
                   (epoch + 1) * schedule.period, schedule.steps,
                   logs.get("loss", float("nan")), validation, seconds,

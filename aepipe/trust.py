@@ -76,8 +76,9 @@ ALLOWED_OPS: frozenset[str] = frozenset({
     "RightShift", "Round", "ScatterNd", "SelectV2", "Shape", "Sigmoid", "Size", "Softmax",
     "SparseSoftmaxCrossEntropyWithLogits", "SparseToDense", "Sqrt", "Square", "Squeeze",
     "StatefulPartitionedCall", "StopGradient", "StridedSlice", "StringToHashBucketFast", "Sub",
-    "Sum", "Tile", "TopKV2", "Transpose", "Unpack", "UnsortedSegmentMax", "UnsortedSegmentSum",
-    "UpperBound", "VarHandleOp", "VarIsInitializedOp", "Where", "ZerosLike",
+    "Sum", "Tanh", "Tile", "TopKV2", "Transpose", "Unpack", "UnsortedSegmentMax",
+    "UnsortedSegmentSum", "UpperBound", "VarHandleOp", "VarIsInitializedOp", "Where",
+    "ZerosLike",
 })
 
 # The op types found only in the saver's functions (`_traced_save`, `_traced_restore`) of the

@@ -262,7 +262,7 @@ def run_keras(pattern: str, schema_path: str, train_rows: str, validation_rows: 
     rows, held_out = int(train_rows), int(validation_rows)
     matrix = model_matrix(read(pattern).slice(0, rows + held_out), Schema.load(schema_path))
     train, validation = matrix[:rows], matrix[rows:]
-    options = ModelOptions(epochs=1)
+    options = ModelOptions(epochs=1).for_table(item_sets=False)
     batch_size = Schedule.of(rows, options).batch_size
     keras.utils.set_random_seed(options.seed)
     model = _autoencoder(keras, matrix.shape[1], options)

@@ -4,8 +4,14 @@
 
 Splits Adult 80/20 (fixed seed), trains on the 80%, encodes the held-out 20%, samples as many
 synthetic rows as there are training rows, reports the reconstruction quality on the held-out
-rows and real against synthetic distributions for a few columns, and ends with the evaluation
+rows and real against synthetic distributions for a few columns, and writes the evaluation
 report of the synthetic rows (quality, ML efficacy on `income`, privacy; HTML with plots).
+
+Then recommendations: on a generated interactions table (one row per user: a segment, a visit
+count and the set of items they picked, from a seeded model of tastes; see
+`aepipe.datasets.interactions`), it trains on 80% of the users, hides a fifth of each other
+user's items, recommends 10 items from the rest and reports how many hidden items the
+recommendations find, against recommending the most popular items.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ HOLDOUT_FRACTION = 0.2
 SHOWN_COLUMNS = ("age", "workclass", "education", "hours_per_week", "income")
 SPLIT_SEED = 0
 TARGET = "income"
+USERS, RECOMMENDED = 3000, 10
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,6 +97,64 @@ def run(args: argparse.Namespace, beam_args: Sequence[str]) -> None:
              model_dir=model_dir, target=TARGET, output=report_dir, seed=SPLIT_SEED,
              overwrite=True)
     _LOG.info("evaluation report: %s", os.path.abspath(os.path.join(report_dir, "report.html")))
+    recommend_demo(os.path.join(args.workdir, "interactions"), beam_args)
+
+
+def split_interactions(workdir: str) -> tuple[str, str, list[set]]:
+    """Writes the generated interactions of 80% of the users, and of the others with a fifth
+    of each one's items hidden (chosen with a fixed seed); returns the hidden items too."""
+    table = datasets.interactions(USERS, seed=SPLIT_SEED)
+    rng = np.random.default_rng(SPLIT_SEED)
+    held_out = rng.random(table.num_rows) < HOLDOUT_FRACTION
+    shown, hidden = [], []
+    for items in table.filter(pa.array(held_out)).column("items").to_pylist():
+        order = rng.permutation(len(items))
+        cut = max(1, len(items) // 5)
+        hidden.append({items[i] for i in order[:cut]})
+        shown.append([items[i] for i in order[cut:]])
+    fold_in = table.filter(pa.array(held_out)).set_column(
+        3, "items", pa.array(shown, pa.list_(pa.string())))
+    paths = [os.path.join(workdir, name, "users.parquet") for name in ("train", "fold-in")]
+    for path, part in zip(paths, (table.filter(pa.array(~held_out)), fold_in)):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        pq.write_table(part, path)
+    return paths[0], paths[1], hidden
+
+
+def recommend_demo(workdir: str, beam_args: Sequence[str]) -> None:
+    """Trains on generated interactions and recommends for held-out users (see the module)."""
+    from aepipe.recommend import RecommendOptions
+    from pipelines.recommend import recommend
+
+    train_path, fold_in_path, hidden = split_interactions(workdir)
+    model_dir = train(input_pattern=train_path,
+                      schema=Schema.load(datasets.interactions_schema()),
+                      model_dir=os.path.join(workdir, "model"), options=ModelOptions(),
+                      beam_args=beam_args, overwrite=True)
+    output = os.path.join(workdir, "recommended", "users")
+    recommend(input_pattern=fold_in_path, model_dir=model_dir, output=output,
+              options=RecommendOptions(top_k=RECOMMENDED, exclude_seen=True),
+              beam_args=beam_args, overwrite=True)
+    recommended = pq.read_table(os.path.dirname(output)).to_pydict()
+    users = pq.read_table(fold_in_path).to_pydict()
+    seen = dict(zip(users["user_id"], map(set, users["items"])))
+    hidden = dict(zip(users["user_id"], hidden))
+    popular = _most_popular(pq.read_table(train_path).column("items"), RECOMMENDED * 4)
+    found, found_popular = [], []
+    for user, items in zip(recommended["user_id"], recommended["ae_items"]):
+        baseline = [item for item in popular if item not in seen[user]][:RECOMMENDED]
+        found.append(len(hidden[user] & set(items)) / len(hidden[user]))
+        found_popular.append(len(hidden[user] & set(baseline)) / len(hidden[user]))
+    _LOG.info("recommendations for %d held-out users (%s): %d each, finding %.1f%% of a "
+              "user's hidden items on average (the %d most popular unseen items: %.1f%%); "
+              "user %d: %s, ...", len(found), os.path.dirname(output), RECOMMENDED,
+              100 * np.mean(found), RECOMMENDED, 100 * np.mean(found_popular),
+              recommended["user_id"][0], ", ".join(recommended["ae_items"][0][:5]))
+
+
+def _most_popular(sets: pa.ChunkedArray, count: int) -> list[str]:
+    counts = pc.value_counts(pc.list_flatten(sets)).to_pylist()
+    return [c["values"] for c in sorted(counts, key=lambda c: -c["counts"])[:count]]
 
 
 def side_by_side(real: pa.ChunkedArray, synthetic: pa.ChunkedArray, name: str) -> str:

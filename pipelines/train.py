@@ -11,7 +11,8 @@ import sys
 import time
 from typing import Sequence
 
-from aepipe.options import MODELS, NUMERIC_TRANSFORMS, PRIORS, ModelOptions
+from aepipe.options import (ACTIVATIONS, ITEM_SET_SHAPE, MODELS, NUMERIC_TRANSFORMS, PRIORS,
+                            TABLE_SHAPE, ModelOptions)
 from aepipe.schema import Schema
 from pipelines.arguments import add_overwrite, add_rejected
 
@@ -32,8 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--model", choices=MODELS, default=defaults.model,
                        help="vae: variational autoencoder with a small KL weight; ae: plain "
                             "autoencoder; both sample from a Gaussian mixture fitted to codes")
-    model.add_argument("--beta", type=float, default=defaults.beta,
-                       help="weight of the VAE's KL term (1 is the ELBO)")
+    model.add_argument("--beta", type=float, default=None,
+                       help="weight of the VAE's KL term (1 is the ELBO; default "
+                            f"{TABLE_SHAPE['beta']}, {ITEM_SET_SHAPE['beta']} with item sets)")
     model.add_argument("--prior", choices=PRIORS, default=defaults.prior,
                        help="the density fitted to the codes that sampling draws from")
     model.add_argument("--prior-components", type=int, default=defaults.prior_components,
@@ -43,9 +45,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--numeric", choices=NUMERIC_TRANSFORMS, default=defaults.numeric,
                        help="how numeric columns are scaled: quantile (normal scores, keeps "
                             "skewed and zero-inflated shapes) or standard")
-    model.add_argument("--code-size", type=int, default=defaults.code_size)
-    model.add_argument("--hidden", default=",".join(map(str, defaults.hidden)),
-                       help="hidden layer widths of the encoder, comma-separated")
+    model.add_argument("--code-size", type=int, default=None,
+                       help=f"default {TABLE_SHAPE['code_size']}, "
+                            f"{ITEM_SET_SHAPE['code_size']} with item sets")
+    model.add_argument("--activation", choices=ACTIVATIONS, default=None,
+                       help=f"of the hidden layers (default {TABLE_SHAPE['activation']}, "
+                            f"{ITEM_SET_SHAPE['activation']} with item sets)")
+    model.add_argument("--hidden", default=None,
+                       help="hidden layer widths of the encoder, comma-separated (default "
+                            f"{_widths(TABLE_SHAPE['hidden'])}, "
+                            f"{_widths(ITEM_SET_SHAPE['hidden'])} with item sets)")
     model.add_argument("--steps", type=int, default=defaults.steps,
                        help="most optimisation steps (small tables get smaller batches and "
                             "more passes, so as many steps as large ones)")
@@ -68,10 +77,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="share of a set's items hidden from the encoder while training")
 
 
+def _widths(hidden: tuple[int, ...]) -> str:
+    return ",".join(map(str, hidden))
+
+
 def model_options(args: argparse.Namespace) -> ModelOptions:
-    hidden = tuple(int(w) for w in args.hidden.split(",") if w.strip())
+    hidden = (None if args.hidden is None
+              else tuple(int(w) for w in args.hidden.split(",") if w.strip()))
     return ModelOptions(model=args.model, beta=args.beta, input_dropout=args.input_dropout,
                         numeric=args.numeric, code_size=args.code_size, hidden=hidden,
+                        activation=args.activation,
                         steps=args.steps, epochs=args.epochs, batch_size=args.batch_size,
                         prior=args.prior, prior_components=args.prior_components,
                         learning_rate=args.learning_rate,
