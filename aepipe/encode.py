@@ -26,7 +26,7 @@ from aepipe.schema import Kind
 from aepipe.validate import METRICS_NAMESPACE
 
 __all__ = ["EncodeOptions", "BatchEncoder", "Encode", "encoded_schema", "score_threshold",
-           "kept_columns", "kept_field"]
+           "kept_columns", "kept_field", "ModelBatches"]
 
 CODE_PREFIX = "ae_"
 CODE_LIST = "ae_code"
@@ -142,23 +142,40 @@ class Encode(beam.PTransform):
             self._model_dir, self._input_schema, self._options, trust_model=self._trust_model))
 
 
-class _EncodeBatches(beam.DoFn):
-    def __init__(self, model_dir: str, input_schema: pa.Schema, options: EncodeOptions, *,
+class ModelBatches(beam.DoFn):
+    """Runs a published model's framework-free core (`core`) over record batches: the model is
+    loaded once per worker process (Beam's `Shared`) in `setup`, never pickled, and the rows
+    done are counted and logged as they go (`done`)."""
+
+    done = "encoded"
+
+    def __init__(self, model_dir: str, input_schema: pa.Schema, options, *,
                  trust_model: bool = False):
         self._model_dir = model_dir
         self._input_schema = input_schema
         self._options = options
         self._trust_model = trust_model
         self._shared = Shared()
-        self._encoder: BatchEncoder | None = None
         self._written = Metrics.counter(METRICS_NAMESPACE, "rows_written")
+
+    def core(self, model: ModelDirectory):
+        """Hook: the callable that turns a batch into its output."""
+        raise NotImplementedError
 
     def setup(self):
         model = load_shared(self._shared, self._model_dir, trust_model=self._trust_model)
-        self._encoder = BatchEncoder(model, self._input_schema, self._options)
-        self._progress = Progress(__name__, "encoded")
+        self._core = self.core(model)
+        self._progress = Progress(type(self).__module__, self.done)
+
+    def wrote(self, rows: int) -> None:
+        self._written.inc(rows)
+        self._progress.add(rows)
+
+
+class _EncodeBatches(ModelBatches):
+    def core(self, model: ModelDirectory) -> BatchEncoder:
+        return BatchEncoder(model, self._input_schema, self._options)
 
     def process(self, batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
-        self._written.inc(batch.num_rows)
-        self._progress.add(batch.num_rows)
-        yield self._encoder(batch)
+        self.wrote(batch.num_rows)
+        yield self._core(batch)

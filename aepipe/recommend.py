@@ -28,13 +28,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
-from apache_beam.utils.shared import Shared
 
 from aepipe.batches import rejected_schema
-from aepipe.encode import EncodeOptions, kept_columns, kept_field
+from aepipe.encode import EncodeOptions, ModelBatches, kept_columns, kept_field
 from aepipe.errors import OptionsError
-from aepipe.model_dir import ModelDirectory, load_shared
-from aepipe.progress import Progress
+from aepipe.model_dir import ModelDirectory
 from aepipe.schema import Kind
 from aepipe.validate import METRICS_NAMESPACE, REJECTED
 
@@ -168,32 +166,24 @@ class Recommend(beam.PTransform):
             trust_model=self._trust_model)).with_outputs(REJECTED, main="recommended")
 
 
-class _RecommendBatches(beam.DoFn):
-    def __init__(self, model_dir: str, input_schema: pa.Schema, options: RecommendOptions, *,
-                 trust_model: bool = False):
-        self._model_dir = model_dir
-        self._input_schema = input_schema
-        self._options = options
-        self._trust_model = trust_model
-        self._shared = Shared()
-        self._recommender: BatchRecommender | None = None
-        self._written = Metrics.counter(METRICS_NAMESPACE, "rows_written")
+class _RecommendBatches(ModelBatches):
+    done = "recommended for"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self._rejected = Metrics.counter(METRICS_NAMESPACE, "rows_rejected")
         self._unseen = Metrics.counter(METRICS_NAMESPACE, "unseen_items")
 
-    def setup(self):
-        model = load_shared(self._shared, self._model_dir, trust_model=self._trust_model)
-        self._recommender = BatchRecommender(model, self._input_schema, self._options)
-        self._progress = Progress(__name__, "recommended for")
+    def core(self, model: ModelDirectory) -> BatchRecommender:
+        return BatchRecommender(model, self._input_schema, self._options)
 
     def process(self, batch: pa.RecordBatch) -> Iterator:
-        before = self._recommender.unseen_items
-        recommended, rejected = self._recommender(batch)
-        self._unseen.inc(self._recommender.unseen_items - before)
+        before = self._core.unseen_items
+        recommended, rejected = self._core(batch)
+        self._unseen.inc(self._core.unseen_items - before)
         if rejected.num_rows:
             self._rejected.inc(rejected.num_rows)
             yield beam.pvalue.TaggedOutput(REJECTED, rejected)
         if recommended.num_rows:
-            self._written.inc(recommended.num_rows)
-            self._progress.add(recommended.num_rows)
+            self.wrote(recommended.num_rows)
             yield recommended

@@ -31,3 +31,24 @@ def add_rejected(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument("--rejected", default=None, metavar="PREFIX",
                         help="prefix of the dead-letter Parquet output, written only when a "
                              f"row is rejected (default: {default})")
+
+
+def add_model_job(parser: argparse.ArgumentParser, *, rejected_example: str) -> None:
+    """The arguments of a job that runs a model over input rows (encode, recommend): input,
+    model, output, passthrough columns, shards, dead letters and the model checks."""
+    parser.add_argument("--input", required=True, help="Parquet files: a glob or a directory")
+    parser.add_argument("--model-dir", required=True, help="a model directory from aepipe train")
+    parser.add_argument("--output", required=True, help="prefix of the output Parquet shards")
+    parser.add_argument("--passthrough", default="",
+                        help="more input columns to copy to the output, comma-separated")
+    parser.add_argument("--num-shards", type=int, default=0,
+                        help="output shards (0: let the runner decide)")
+    add_rejected(parser, f"beside the output's directory: {rejected_example}")
+    add_overwrite(parser)
+    add_no_verify(parser)
+    add_trust_model(parser)
+
+
+def passthrough(args: argparse.Namespace) -> tuple[str, ...]:
+    """The --passthrough columns, in order."""
+    return tuple(name.strip() for name in args.passthrough.split(",") if name.strip())

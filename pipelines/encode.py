@@ -14,7 +14,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Sequence
 
-from pipelines.arguments import add_no_verify, add_overwrite, add_rejected, add_trust_model
+from pipelines.arguments import add_model_job, passthrough
 
 if TYPE_CHECKING:
     from aepipe.encode import EncodeOptions
@@ -25,28 +25,18 @@ _LOG = logging.getLogger("aepipe")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", required=True, help="Parquet files: a glob or a directory")
-    parser.add_argument("--model-dir", required=True, help="a model directory from aepipe train")
-    parser.add_argument("--output", required=True, help="prefix of the output Parquet shards")
-    parser.add_argument("--passthrough", default="",
-                        help="more input columns to copy to the output, comma-separated")
+    add_model_job(parser, rejected_example="out/codes -> out-rejected/codes")
     parser.add_argument("--code-as-list", action="store_true",
                         help="one fixed_size_list<float32> column ae_code instead of ae_0…")
     parser.add_argument("--flag-above", type=float, default=None, metavar="PERCENTILE",
                         help="add ae_anomaly: ae_score above this percentile of training's")
-    parser.add_argument("--num-shards", type=int, default=0,
-                        help="output shards (0: let the runner decide)")
-    add_rejected(parser, "beside the output's directory: out/codes -> out-rejected/codes")
-    add_overwrite(parser)
-    add_no_verify(parser)
-    add_trust_model(parser)
 
 
 def run(args: argparse.Namespace, beam_args: Sequence[str]) -> dict[str, int]:
     from aepipe.encode import EncodeOptions
 
     options = EncodeOptions(
-        passthrough=tuple(n.strip() for n in args.passthrough.split(",") if n.strip()),
+        passthrough=passthrough(args),
         code_as_list=args.code_as_list, flag_above=args.flag_above)
     return encode(input_pattern=args.input, model_dir=args.model_dir, output=args.output,
                   options=options, beam_args=beam_args, num_shards=args.num_shards,

@@ -16,7 +16,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Sequence
 
-from pipelines.arguments import add_no_verify, add_overwrite, add_rejected, add_trust_model
+from pipelines.arguments import add_model_job, passthrough
 
 if TYPE_CHECKING:
     from aepipe.recommend import RecommendOptions
@@ -25,22 +25,12 @@ _LOG = logging.getLogger("aepipe")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", required=True, help="Parquet files: a glob or a directory")
-    parser.add_argument("--model-dir", required=True, help="a model directory from aepipe train")
-    parser.add_argument("--output", required=True, help="prefix of the output Parquet shards")
+    add_model_job(parser, rejected_example="out/recs -> out-rejected/recs")
     parser.add_argument("--top-k", type=int, default=20, help="items to recommend per row")
     parser.add_argument("--exclude-seen", action="store_true",
                         help="never recommend an item the row already holds")
     parser.add_argument("--column", default=None,
                         help="the item set column to recommend from (default: the only one)")
-    parser.add_argument("--passthrough", default="",
-                        help="more input columns to copy to the output, comma-separated")
-    parser.add_argument("--num-shards", type=int, default=0,
-                        help="output shards (0: let the runner decide)")
-    add_rejected(parser, "beside the output's directory: out/recs -> out-rejected/recs")
-    add_overwrite(parser)
-    add_no_verify(parser)
-    add_trust_model(parser)
 
 
 def run(args: argparse.Namespace, beam_args: Sequence[str]) -> dict[str, int]:
@@ -48,7 +38,7 @@ def run(args: argparse.Namespace, beam_args: Sequence[str]) -> dict[str, int]:
 
     options = RecommendOptions(
         top_k=args.top_k, exclude_seen=args.exclude_seen, column=args.column,
-        passthrough=tuple(n.strip() for n in args.passthrough.split(",") if n.strip()))
+        passthrough=passthrough(args))
     return recommend(input_pattern=args.input, model_dir=args.model_dir, output=args.output,
                      options=options, beam_args=beam_args, num_shards=args.num_shards,
                      rejected=args.rejected, overwrite=args.overwrite,
