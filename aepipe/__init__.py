@@ -1,7 +1,8 @@
 """aepipe: autoencoders for Apache Beam pipelines.
 
 Train a TensorFlow autoencoder on a Parquet dataset with tf.Transform, encode records into
-low-dimensional feature columns, and sample synthetic records, as Beam PTransforms.
+low-dimensional feature columns, sample synthetic records, and recommend items from item set
+columns, as Beam PTransforms.
 
 The public transforms are imported lazily, so that ``import aepipe`` (and the CLI's ``--help``)
 does not pay for TensorFlow's start-up.
@@ -20,6 +21,8 @@ __all__ = [
     "Encode",
     "EncodeOptions",
     "Sample",
+    "Recommend",
+    "RecommendOptions",
     "ModelDirectory",
     "check_inputs",
 ]
@@ -34,6 +37,8 @@ _LOCATIONS = {
     "Encode": "aepipe.encode",
     "EncodeOptions": "aepipe.encode",
     "Sample": "aepipe.sample",
+    "Recommend": "aepipe.recommend",
+    "RecommendOptions": "aepipe.recommend",
     "ModelDirectory": "aepipe.model_dir",
 }
 

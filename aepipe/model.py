@@ -6,8 +6,12 @@ and the loss is computed on whole matrices, so a table of hundreds of columns co
 operations per step, not a few per column. The encoder compresses them into a short code;
 the decoder emits one output per value (and, with quantile bins, a row of logits for the bin it
 falls in), one logit per flag and a row of logits per category.
+An item set enters as a multi-hot vector over its vocabulary, divided by its norm (with
+`item_dropout` of its items hidden while training), and is reconstructed as in Mult-VAE (Liang
+et al. 2018): a row of logits over the vocabulary, scored by the multinomial likelihood of the
+set's items.
 Each feature's reconstruction is scored with the loss that fits it (squared error, binary or
-categorical cross-entropy), divided by its `scale`: what that loss is for a model that knows only
+categorical cross-entropy, multinomial likelihood), divided by its `scale`: what that loss is for a model that knows only
 the column's marginal distribution (the variance of a value, the entropy of a category, a flag or
 a quantile bin; see `marginal_scales`). So every term reads as the share of the column left
 unexplained, whatever its kind or number of categories, and neither the numbers nor the

@@ -4,8 +4,9 @@ transformed into model features (see `aepipe.features` for the feature layout).
 Analysis costs the same number of analyzers whatever the number of columns: the numeric,
 integer and boolean columns are stacked into one [batch, columns] matrix (nulls as NaN, which
 TFT's analyzers skip) and each statistic is one analyzer over it with
-``reduce_instance_dims=False``; only a categorical column needs an analyzer of its own, its
-vocabulary.
+``reduce_instance_dims=False``; the categorical columns' vocabularies are one analyzer
+(`aepipe.vocabulary`), and each item set column's vocabulary one more. An item set's size joins
+the numbers, so that it is analysed, modelled and decoded as an integer column.
 
 Besides the features, the preprocessing function outputs each analyzer's result as a constant
 (``__stat__<group>__<statistic>``, one vector per group of columns). TFT keeps no inverse of its

@@ -60,10 +60,10 @@ SAVED_MODEL_PB = "saved_model.pb"
 
 # The op types found in the SavedModels of models trained by aepipe (TensorFlow 2.21, tf.Transform
 # 1.21) outside the saver's functions: --model vae and ae, --numeric quantile and standard,
-# input dropout on and off, a schema with numeric, integer, boolean and categorical (string and
-# integer-coded) columns, nullable and not, item set columns, plus key and timestamp columns.
-# See README "Guarantees"; `python -m aepipe.trust MODEL_DIR...` re-derives it after a
-# TensorFlow upgrade.
+# --activation relu and tanh, input dropout on and off, a schema with numeric, integer, boolean,
+# categorical (string and integer-coded) and item set columns, nullable and not, plus key and
+# timestamp columns. See README "Guarantees"; `python -m aepipe.trust MODEL_DIR...` re-derives
+# it after a TensorFlow upgrade.
 ALLOWED_OPS: frozenset[str] = frozenset({
     "Abs", "AddV2", "ArgMax", "AssignVariableOp", "BiasAdd", "BitwiseXor", "BroadcastTo",
     "Cast", "ConcatV2", "Const", "Cumsum", "DenseBincount", "DivNoNan", "Equal", "Erfc", "Exp",

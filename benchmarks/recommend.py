@@ -459,7 +459,8 @@ def run_plain(pattern: str, model_dir: str, output: str, top_k: int) -> dict:
         with pq.ParquetWriter(os.path.join(output, f"part-{index:05d}.parquet"),
                               recommender.output_schema) as writer:
             for batch in source.iter_batches(batch_size=MAX_BATCH_ROWS):
-                writer.write_batch(recommender(batch))
+                recommended, _ = recommender(batch)
+                writer.write_batch(recommended)
                 rows += batch.num_rows
     return {"rows": rows, "seconds": time.perf_counter() - started}
 

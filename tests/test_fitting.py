@@ -178,3 +178,32 @@ def test_every_model_and_prior_option_names_a_kind():
     assert all(issubclass(kind, prior.Prior) for kind in prior.PRIORS.values())
     with pytest.raises(OptionsError, match="prior"):
         ModelOptions(prior="diffusion")
+
+
+def test_unset_shape_options_take_the_default_of_the_tables_kind():
+    from aepipe.options import ITEM_SET_SHAPE, TABLE_SHAPE
+
+    for item_sets, shape in ((False, TABLE_SHAPE), (True, ITEM_SET_SHAPE)):
+        resolved = ModelOptions().for_table(item_sets=item_sets)
+        assert {name: getattr(resolved, name) for name in shape} == shape
+    chosen = ModelOptions(code_size=3, hidden=(5,), activation="relu", beta=0.5)
+    assert chosen.for_table(item_sets=True) == chosen
+
+
+def test_validation_recall_counts_hidden_items_among_the_best_unseen_ones():
+    from aepipe.training import RECALL_AT, _recall
+
+    rng = np.random.default_rng(3)
+    rows, items = 40, 60
+    scores = rng.normal(size=(rows, items))
+    visible = rng.random((rows, items)) < 0.2
+    hidden = ~visible & (rng.random((rows, items)) < 0.3)
+    hidden[0] = False  # a row with nothing hidden is not scored
+    expected = []
+    for r in range(rows):
+        ranked = sorted((i for i in range(items) if not visible[r, i]),
+                        key=lambda i: -scores[r, i])[:RECALL_AT]
+        wanted = int(hidden[r].sum())
+        if wanted:
+            expected.append(sum(hidden[r, i] for i in ranked) / min(wanted, RECALL_AT))
+    assert _recall(scores, visible, hidden) == pytest.approx(expected)
