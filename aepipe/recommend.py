@@ -15,7 +15,8 @@ still equal rows written plus rows rejected, and SQL engines unnest a list with 
 
 A row none of whose items the model knows has nothing to recommend from: it goes to the
 dead letters with its reason. Unknown items in other rows are left out of their sets (as
-`encode` does) and counted (``unseen_items``).
+`encode` does, and as training does with items outside the vocabulary; they still count in the
+set's size) and counted (``unseen_items``).
 """
 
 from __future__ import annotations

@@ -214,3 +214,29 @@ def test_rows_with_item_sets_encode_to_finite_codes(items_model, interactions_fi
     code, score = items_model.encode(batch)
     assert code.shape == (HOLDOUT, items_model.code_size)
     assert np.isfinite(code).all() and np.isfinite(score).all()
+
+
+def test_a_set_that_is_not_a_list_is_refused_before_any_work(tmp_path):
+    from aepipe.validate import check_inputs
+
+    path = str(tmp_path / "flat.parquet")
+    pq.write_table(pa.table({"user_id": [1], "segment": ["a"], "visits": [2],
+                             "items": ["x,y"]}), path)
+    with pytest.raises(SchemaError, match=r"flat.parquet: column 'items' has type string, "
+                                          r"which the schema's kind 'items' cannot take"):
+        check_inputs(path, SCHEMA)
+
+
+def test_unknown_items_beside_known_ones_are_left_out_and_counted(items_model,
+                                                                  interactions_files):
+    batch = pq.read_table(interactions_files["holdout"]).slice(0, 2).to_batches()[0]
+    sets = batch.column("items").to_pylist()
+    with_unknown = batch.set_column(3, "items", pa.array(
+        [sets[0] + [100_001, 100_002], sets[1]], pa.list_(pa.int64())))
+    recommender = _recommender(items_model, 5, True)
+    recommended, rejected = recommender(with_unknown)
+    assert recommended.num_rows == 2 and rejected.num_rows == 0
+    assert recommender.unseen_items == 2
+    alone, _ = _recommender(items_model, 5, True)(batch)
+    assert recommended.slice(1).equals(alone.slice(1))
+    assert not {100_001, 100_002} & set(recommended.column("ae_items")[0].as_py())
