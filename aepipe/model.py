@@ -11,9 +11,10 @@ An item set enters as a multi-hot vector over its vocabulary, divided by its nor
 et al. 2018): a row of logits over the vocabulary, scored by the multinomial likelihood of the
 set's items.
 Each feature's reconstruction is scored with the loss that fits it (squared error, binary or
-categorical cross-entropy, multinomial likelihood), divided by its `scale`: what that loss is for a model that knows only
-the column's marginal distribution (the variance of a value, the entropy of a category, a flag or
-a quantile bin; see `marginal_scales`). So every term reads as the share of the column left
+categorical cross-entropy, multinomial likelihood), divided by its `scale`: what that loss is
+for a model that knows only the column's marginal distribution (the variance of a value, the
+entropy of a category, a flag or a quantile bin, the items' frequencies; see
+`marginal_scales`). So every term reads as the share of the column left
 unexplained, whatever its kind or number of categories, and neither the numbers nor the
 categories take the whole code. A column's error is the mean of its terms and a row's
 reconstruction error the mean over its columns: the training loss and the exported `score`

@@ -25,7 +25,9 @@ class ModelOptions:
     """How the autoencoder is shaped and trained.
 
     The shape (`code_size`, `hidden`, `activation`, `beta`) left as None takes the default of
-    the table's kind, TABLE_SHAPE or ITEM_SET_SHAPE (`for_table`). `model` "vae" trains a variational autoencoder whose KL term weighs `beta` (small by
+    the table's kind, TABLE_SHAPE or ITEM_SET_SHAPE (`for_table`).
+
+    `model` "vae" trains a variational autoencoder whose KL term weighs `beta` (small by
     default: a regulariser that keeps the codes smooth, not a prior to sample from); "ae" a
     plain one. Either samples from a Gaussian mixture of `prior_components` fitted to its codes.
     `input_dropout` corrupts the encoder's input while training (a denoising autoencoder);
