@@ -61,8 +61,8 @@ SAVED_MODEL_PB = "saved_model.pb"
 # The op types found in the SavedModels of models trained by aepipe (TensorFlow 2.21, tf.Transform
 # 1.21) outside the saver's functions: --model vae and ae, --numeric quantile and standard,
 # --activation relu and tanh, input dropout on and off, a schema with numeric, integer, boolean,
-# categorical (string and integer-coded) and item set columns, nullable and not, plus key and
-# timestamp columns. See README "Guarantees"; `python -m aepipe.trust MODEL_DIR...` re-derives
+# categorical (string and integer-coded) and item set columns (one and two), nullable and not,
+# plus key and timestamp columns. See README "Guarantees"; `python -m aepipe.trust MODEL_DIR...` re-derives
 # it after a TensorFlow upgrade.
 ALLOWED_OPS: frozenset[str] = frozenset({
     "Abs", "AddV2", "ArgMax", "AssignVariableOp", "BiasAdd", "BitwiseXor", "BroadcastTo",
@@ -74,11 +74,11 @@ ALLOWED_OPS: frozenset[str] = frozenset({
     "NotEqual", "OneHot", "Pack", "PartitionedCall", "Placeholder", "Prod",
     "RaggedTensorToSparse", "Range", "ReadVariableOp", "RealDiv", "Relu", "Reshape",
     "RightShift", "Round", "ScatterNd", "SelectV2", "Shape", "Sigmoid", "Size", "Softmax",
-    "SparseSoftmaxCrossEntropyWithLogits", "SparseToDense", "Sqrt", "Square", "Squeeze",
-    "StatefulPartitionedCall", "StopGradient", "StridedSlice", "StringToHashBucketFast", "Sub",
-    "Sum", "Tanh", "Tile", "TopKV2", "Transpose", "Unpack", "UnsortedSegmentMax",
-    "UnsortedSegmentSum", "UpperBound", "VarHandleOp", "VarIsInitializedOp", "Where",
-    "ZerosLike",
+    "SparseSoftmaxCrossEntropyWithLogits", "SparseToDense", "SplitV", "Sqrt", "Square",
+    "Squeeze", "StatefulPartitionedCall", "StopGradient", "StridedSlice",
+    "StringToHashBucketFast", "Sub", "Sum", "Tanh", "Tile", "TopKV2", "Transpose", "Unpack",
+    "UnsortedSegmentMax", "UnsortedSegmentSum", "UpperBound", "VarHandleOp",
+    "VarIsInitializedOp", "Where", "ZerosLike",
 })
 
 # The op types found only in the saver's functions (`_traced_save`, `_traced_restore`) of the

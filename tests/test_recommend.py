@@ -1,6 +1,6 @@
 """Item set columns end to end: the schema kind, bad sets, the feed, and one model trained on a
-generated interactions table (integer item ids, mixed with ordinary columns) that recommends,
-encodes and samples. Recommendations are checked against plain loops over the model's full
+generated interactions table (integer item ids, mixed with ordinary columns and a second item
+set column) that recommends, encodes and samples. Recommendations are checked against plain loops over the model's full
 ranking, and samples against the training items' frequencies."""
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ SCHEMA = Schema.from_dict({"columns": [
     {"name": "segment", "kind": "categorical", "nullable": False},
     {"name": "visits", "kind": "integer", "nullable": False},
     {"name": "items", "kind": "items"}]})
+MODEL_SCHEMA = Schema(SCHEMA.columns + (Column("liked", Kind.ITEMS, nullable=False),))
 
 
 def test_an_item_set_column_is_a_list_of_strings_or_integers_and_never_null():
@@ -86,9 +87,14 @@ def test_a_sets_hash_ignores_the_order_of_its_items():
 
 
 def _with_integer_items(table: pa.Table) -> pa.Table:
-    ids = pa.array([[int(item.removeprefix("item-")) for item in row]
-                    for row in table.column("items").to_pylist()], pa.list_(pa.int64()))
-    return table.set_column(table.schema.get_field_index("items"), "items", ids)
+    """The items as integer ids, and a second item set column of strings, `liked`: the first
+    half of each set."""
+    names = table.column("items").to_pylist()
+    ids = pa.array([[int(item.removeprefix("item-")) for item in row] for row in names],
+                   pa.list_(pa.int64()))
+    liked = pa.array([row[:max(1, len(row) // 2)] for row in names], pa.list_(pa.string()))
+    return table.set_column(table.schema.get_field_index("items"), "items",
+                            ids).append_column("liked", liked)
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +112,7 @@ def items_model(interactions_files, tmp_path_factory):
     from aepipe.model_dir import ModelDirectory
 
     model_dir = os.path.join(str(tmp_path_factory.mktemp("items-model")), "model")
-    train_sample_model(interactions_files["train"], SCHEMA, model_dir,
+    train_sample_model(interactions_files["train"], MODEL_SCHEMA, model_dir,
                        ModelOptions(seed=1, steps=600))
     return ModelDirectory(model_dir)
 
@@ -115,7 +121,8 @@ def _recommender(model, k: int, exclude_seen: bool):
     from aepipe.recommend import BatchRecommender, RecommendOptions
 
     return BatchRecommender(model, model.manifest.input_arrow_schema,
-                            RecommendOptions(top_k=k, exclude_seen=exclude_seen))
+                            RecommendOptions(top_k=k, exclude_seen=exclude_seen,
+                                             column="items"))
 
 
 def test_recommendations_are_the_full_ranking_less_the_seen_items(items_model,
@@ -153,9 +160,9 @@ def test_the_recommend_transform_sends_rows_with_no_known_item_to_the_dead_lette
         0, "user_id", pa.array([-1, -2]))]), path)
     schema = items_model.manifest.input_arrow_schema
     with TestPipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
-        valid, _ = p | ReadFromParquetBatched(path) | ValidateBatches(SCHEMA, schema)
-        recommended, rejected = valid | Recommend(items_model.path, schema,
-                                                  options=RecommendOptions(top_k=3))
+        valid, _ = p | ReadFromParquetBatched(path) | ValidateBatches(MODEL_SCHEMA, schema)
+        recommended, rejected = valid | Recommend(
+            items_model.path, schema, options=RecommendOptions(top_k=3, column="items"))
         assert_that(recommended | "Keys" >> _flat("user_id"),
                     equal_to(holdout.column("user_id").to_pylist()))
         assert_that(rejected | "Reasons" >> _flat("reject_reason"), equal_to([
@@ -176,11 +183,16 @@ def test_the_recommend_job_balances_its_counts_and_refuses_a_model_without_sets(
 
     output = str(tmp_path / "recs" / "top")
     counters = recommend(input_pattern=interactions_files["holdout"], model_dir=items_model.path,
-                         output=output, options=RecommendOptions(top_k=5, exclude_seen=True))
+                         output=output, options=RecommendOptions(top_k=5, exclude_seen=True,
+                                                                 column="items"))
     assert counters["rows_read"] == HOLDOUT == counters["rows_written"]
     table = pq.read_table(glob.glob(output + "-*.parquet"))
     assert table.column_names == ["user_id", "ae_items", "ae_item_scores"]
     assert all(len(items) == 5 for items in table.column("ae_items").to_pylist())
+    with pytest.raises(OptionsError, match=r"several item set columns \(items, liked\): "
+                                           "choose one with --column"):
+        recommend(input_pattern=interactions_files["holdout"], model_dir=items_model.path,
+                  output=str(tmp_path / "unchosen"))
     with pytest.raises(OptionsError, match="no item set column"):
         recommend(input_pattern=interactions_files["holdout"], model_dir=trained_model_dir,
                   output=str(tmp_path / "adult"))
@@ -192,6 +204,7 @@ def test_sampled_sets_are_distinct_known_items_at_the_training_frequencies(
 
     synthetic = BlockSampler(items_model, num_rows=2000, seed=4)(0)
     assert synthetic.schema.field("items").type == pa.list_(pa.int64())
+    assert synthetic.schema.field("liked").type == pa.list_(pa.string())
     sets = synthetic.column("items").to_pylist()
     vocabulary = {int(v) for v in items_model.manifest.vocabularies["items"]}
     assert all(sets) and all(len(set(s)) == len(s) and set(s) <= vocabulary for s in sets)
