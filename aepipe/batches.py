@@ -141,7 +141,8 @@ CATEGORY_NULL_FEED = "__category_nulls__"  # 1 where a categorical cell is null,
 
 
 def item_feed(name: str) -> str:
-    """The feed column of an item set column: its items as bytes."""
+    """The feed column of an item set column (its items as bytes), and the preprocessing
+    output of the same name (the vocabulary indices of those items)."""
     return f"__items__{name}"
 
 

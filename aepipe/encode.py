@@ -26,7 +26,7 @@ from aepipe.schema import Kind
 from aepipe.validate import METRICS_NAMESPACE
 
 __all__ = ["EncodeOptions", "BatchEncoder", "Encode", "encoded_schema", "score_threshold",
-           "kept_columns", "kept_field", "ModelBatches"]
+           "kept_columns", "kept_field", "kept_arrays", "ModelBatches"]
 
 CODE_PREFIX = "ae_"
 CODE_LIST = "ae_code"
@@ -77,6 +77,12 @@ def kept_field(model: ModelDirectory, field: pa.Field) -> pa.Field:
     return field
 
 
+def kept_arrays(batch: pa.RecordBatch, kept: list[str], schema: pa.Schema) -> list[pa.Array]:
+    """The kept columns of a batch, cast to their output fields (the first of `schema`)."""
+    return [column if column.type == field.type else column.cast(field.type)
+            for column, field in zip((batch.column(name) for name in kept), schema)]
+
+
 def encoded_schema(model: ModelDirectory, input_schema: pa.Schema,
                    options: EncodeOptions) -> pa.Schema:
     """The Arrow schema of the encoded output for inputs of `input_schema`."""
@@ -106,9 +112,7 @@ class BatchEncoder:
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         code, score = self.model.encode(batch)
-        columns = [batch.column(name) for name in self._kept]
-        columns = [c if c.type == f.type else c.cast(f.type)
-                   for c, f in zip(columns, self.output_schema)]
+        columns = kept_arrays(batch, self._kept, self.output_schema)
         if self._code_as_list:
             columns.append(pa.FixedSizeListArray.from_arrays(
                 pa.array(code.reshape(-1), pa.float32()), code.shape[1]))

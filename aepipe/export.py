@@ -33,8 +33,8 @@ import tensorflow as tf
 from aepipe import marginal
 from aepipe.features import null_flag
 from aepipe.model import CATEGORIES, FLAGS, ITEMS, OUTPUTS, VALUES, Autoencoder, columns_of
-from aepipe.preprocess import (feature_sources, feed_tensors, items_output, read_statistics,
-                               read_vocabularies)
+from aepipe.batches import item_feed
+from aepipe.preprocess import feature_sources, feed_tensors, read_statistics, read_vocabularies
 from aepipe.prior import Prior
 from aepipe.schema import Kind, Schema, set_size
 
@@ -137,7 +137,7 @@ class AutoencoderModule(tf.Module):
         inputs = {}
         if roles.items:
             inputs[ITEMS] = tf.concat([
-                tf.sparse.to_dense(transformed[items_output(f.column.name)],
+                tf.sparse.to_dense(transformed[item_feed(f.column.name)],
                                    default_value=roles.item_classes - offset) + offset
                 for f, offset in zip(roles.items, roles.item_offsets.tolist())], axis=1)
         for role, features, dtype in ((VALUES, roles.values, tf.float32),

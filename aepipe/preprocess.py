@@ -35,7 +35,7 @@ from aepipe.schema import Column, Kind, Schema, set_size
 
 __all__ = ["tensor_adapter_config", "preprocessing_fn", "feed_tensors", "feature_sources",
            "statistic_outputs", "read_statistics", "read_vocabularies", "STATISTICS", "SCALARS",
-           "NULLS", "CATEGORIES", "items_output"]
+           "NULLS", "CATEGORIES"]
 
 STATISTICS = ("mean", "std", "min", "max", "null_rate", "quantiles")
 # The row features, one matrix per kind, so that the graph's outputs do not grow with the
@@ -43,12 +43,6 @@ STATISTICS = ("mean", "std", "min", "max", "null_rate", "quantiles")
 SCALARS, NULLS, CATEGORIES = "__scalars__", "__nulls__", "__categories__"
 _STAT_PREFIX = "__stat__"
 _SCALAR, _CATEGORICAL = "scalar", "categorical"
-
-
-def items_output(name: str) -> str:
-    """The output of an item set column: a [batch, None] sparse tensor of the vocabulary
-    indices of its items (those out of the vocabulary left out)."""
-    return f"__items__{name}"
 
 
 def tensor_adapter_config(schema: Schema) -> tensor_adapter.TensorAdapterConfig:
@@ -127,7 +121,7 @@ def feature_sources(schema: Schema) -> dict[str, tuple[str, int | None]]:
         if column.nullable:
             sources[null_flag(column.name)] = (NULLS, i)
     sources.update({c.name: (CATEGORIES, i) for i, c in enumerate(categoricals)})
-    sources.update({c.name: (items_output(c.name), None) for c in items})
+    sources.update({c.name: (item_feed(c.name), None) for c in items})
     return sources
 
 
@@ -140,7 +134,7 @@ def statistic_outputs(schema: Schema, *, numeric: str = "quantile") -> list[str]
                   if k != "quantiles" or numeric == "quantile"]
     if categoricals:
         names += [_stat(_CATEGORICAL, k) for k in ("null_rate", "sizes", "tokens")]
-    names += [_stat(items_output(c.name), "tokens") for c in items]
+    names += [_stat(item_feed(c.name), "tokens") for c in items]
     return names
 
 
@@ -170,7 +164,7 @@ def read_vocabularies(transformed: Mapping[str, np.ndarray], schema: Schema
     """Each categorical and item set column's vocabulary, most frequent first, from one row
     of the preprocessing outputs."""
     _, columns, items = feed_columns(schema)
-    vocabularies = {c.name: _text(np.asarray(transformed[_stat(items_output(c.name), "tokens")])
+    vocabularies = {c.name: _text(np.asarray(transformed[_stat(item_feed(c.name), "tokens")])
                                   [0]) for c in items}
     if not columns:
         return vocabularies
@@ -188,11 +182,6 @@ def _text(tokens: np.ndarray) -> list[str]:
 
 def _stat(group: str, statistic: str) -> str:
     return f"{_STAT_PREFIX}{group}__{statistic}"
-
-
-def _broadcast(value: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
-    """A constant, flattened, repeated on every row of `like` (a [batch, ...] tensor)."""
-    return _repeat(value, tf.shape(like)[0])
 
 
 def _repeat(value: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
@@ -216,7 +205,8 @@ def _scalars(columns: list[Column], values: tf.Tensor, numeric: str) -> dict[str
     features = tf.where(is_boolean, values, _scaled(values, statistics, numeric))
     features = tf.where(is_null > 0.0, 0.0, features)
     outputs = {SCALARS: features, NULLS: is_null}
-    outputs.update({_stat(_SCALAR, k): _broadcast(v, values) for k, v in statistics.items()})
+    rows = tf.shape(values)[0]
+    outputs.update({_stat(_SCALAR, k): _repeat(v, rows) for k, v in statistics.items()})
     return outputs
 
 
@@ -238,10 +228,11 @@ def _categoricals(values: tf.Tensor, is_null: tf.Tensor, top_k: int) -> dict[str
     vocabularies and null rates of all columns are analysed together."""
     vocabularies = vocabulary.analyze(values, is_null, top_k=top_k)
     outputs = {CATEGORIES: vocabulary.lookup(vocabularies, values, is_null)}
-    outputs[_stat(_CATEGORICAL, "null_rate")] = _broadcast(
-        tft.mean(tf.cast(is_null, tf.float32), reduce_instance_dims=False), is_null)
-    outputs[_stat(_CATEGORICAL, "sizes")] = _broadcast(vocabularies.sizes, is_null)
-    outputs[_stat(_CATEGORICAL, "tokens")] = _broadcast(vocabularies.tokens, is_null)
+    rows = tf.shape(values)[0]
+    outputs[_stat(_CATEGORICAL, "null_rate")] = _repeat(
+        tft.mean(tf.cast(is_null, tf.float32), reduce_instance_dims=False), rows)
+    outputs[_stat(_CATEGORICAL, "sizes")] = _repeat(vocabularies.sizes, rows)
+    outputs[_stat(_CATEGORICAL, "tokens")] = _repeat(vocabularies.tokens, rows)
     return outputs
 
 
@@ -257,5 +248,5 @@ def _items(name: str, sets: tf.SparseTensor, top_k: int) -> dict[str, tf.Tensor]
     indices = tf.RaggedTensor.from_value_rowids(
         tf.boolean_mask(index, known), tf.boolean_mask(sets.indices[:, 0], known), nrows=rows,
         validate=False)
-    return {items_output(name): indices.to_sparse(),
-            _stat(items_output(name), "tokens"): _repeat(vocabularies.tokens, rows)}
+    return {item_feed(name): indices.to_sparse(),
+            _stat(item_feed(name), "tokens"): _repeat(vocabularies.tokens, rows)}

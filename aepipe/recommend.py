@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 
 from aepipe.batches import rejected_schema
-from aepipe.encode import EncodeOptions, ModelBatches, kept_columns, kept_field
+from aepipe.encode import EncodeOptions, ModelBatches, kept_arrays, kept_columns, kept_field
 from aepipe.errors import OptionsError
 from aepipe.model_dir import ModelDirectory
 from aepipe.schema import Kind
@@ -134,10 +134,7 @@ class BatchRecommender:
         offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
         item_type = self.output_schema.field(ITEMS).type
         flat = pa.array(items[chosen], pa.binary()).cast(pa.string())
-        columns = [batch.column(name) for name in self._kept]
-        columns = [c if c.type == f.type else c.cast(f.type)
-                   for c, f in zip(columns, self.output_schema)]
-        columns += [pa.ListArray.from_arrays(offsets, flat).cast(item_type),
+        columns = kept_arrays(batch, self._kept, self.output_schema) + [pa.ListArray.from_arrays(offsets, flat).cast(item_type),
                     pa.ListArray.from_arrays(offsets, pa.array(scores[chosen], pa.float32()))]
         return pa.RecordBatch.from_arrays(columns, schema=self.output_schema)
 

@@ -59,8 +59,7 @@ class TrainAutoencoder(beam.PTransform):
         super().__init__()
         self._schema = schema
         self._model_dir = prepare(model_dir, overwrite=overwrite)
-        self._options = options.for_table(
-            item_sets=any(c.kind is Kind.ITEMS for c in schema.modelled))
+        self._options = options
         self._arrow_schema = input_arrow_schema
 
     def expand(self, batches):

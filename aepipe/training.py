@@ -28,7 +28,7 @@ from aepipe.model import (CATEGORIES, FLAGS, ITEMS, MODELS, OUTPUTS, VALUES, Aut
 from aepipe.options import ModelOptions
 from aepipe.prior import PRIORS, Prior
 from aepipe.model_dir import SAVED_MODEL, TRANSFORM_FN
-from aepipe.schema import Schema
+from aepipe.schema import Kind, Schema
 
 __all__ = ["TrainingData", "FitResult", "fit", "fit_and_export"]
 
@@ -102,10 +102,10 @@ class Schedule:
 
 
 def fit(data: TrainingData, options: ModelOptions) -> FitResult:
-    """Trains an autoencoder, with early stopping on the validation files when there are any."""
+    """Trains an autoencoder, with early stopping on the validation files when there are any;
+    `options` has its shape set (`ModelOptions.for_table`)."""
     keras.utils.set_random_seed(options.seed)
     layout = data.features.with_bins(marginal.BINS if options.numeric == "quantile" else 0)
-    options = options.for_table(item_sets=any(f.role is Role.ITEMS for f in layout))
     schedule = Schedule.of(data.train_rows, options)
     scales = marginal_scales(layout, _first_rows(data.train_files, layout, SCORE_SAMPLE_ROWS,
                                                  None))
@@ -343,9 +343,11 @@ class _PeriodLog(keras.callbacks.Callback):
 
 def fit_and_export(data: TrainingData, *, schema: Schema, staging: str, options: ModelOptions,
                    arrow_schema: pa.Schema, passthrough_ranges: dict) -> Manifest:
-    """Fits the model on `data`, writes the SavedModel into `staging`, returns the manifest."""
+    """Fits the model on `data`, writes the SavedModel into `staging`, returns the manifest
+    (whose options have the shape the table's kind gives the unset ones)."""
     import tensorflow_transform as tft
 
+    options = options.for_table(item_sets=any(c.kind is Kind.ITEMS for c in schema.modelled))
     tft_layer = tft.TFTransformOutput(
         posixpath.join(staging, TRANSFORM_FN)).transform_features_layer()
     statistics, vocabularies = analysis_results(tft_layer, schema)
