@@ -49,5 +49,5 @@ setup(
         "test": ["pytest", "hypothesis", "polars", "duckdb", "gcp-storage-emulator",
                  "apache-beam[aws]>=2.77,<2.78", "moto[s3]"] + FEAST,
     },
-    entry_points={"console_scripts": ["aepipe=aepipe.cli:main"]},
+    entry_points={"console_scripts": ["aepipe=pipelines.cli:main"]},
 )

@@ -52,7 +52,23 @@ _AEPIPE_ERROR_FILTER = _AepipeErrorFilter()
 # multi_processing mode, portable runners) as "Worker: <LogEntry as proto text>", each at its
 # level, and its workers log start-up noise of their own at WARN.
 WORKER_RELAY_LOGGER = "apache_beam.runners.portability.local_job_service"
-_WORKER_STARTUP_NOISE = ("No semi_persistent_directory found", "Discarding unparseable args")
+_WORKER_STARTUP_NOISE = ("No semi_persistent_directory found", "Discarding unparseable args",
+                         "Resource module is not available for current platform")
+
+
+# Beam's RunInference warns on the root logger, at every model load, that it cannot read memory
+# use: its `resource` import shares a try block with a model manager that needs PyTorch.
+_ROOT_NOISE = _WORKER_STARTUP_NOISE[2:]
+
+
+class _RootNoiseFilter(logging.Filter):
+    """Drops the known noise that Beam logs on the root logger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(_ROOT_NOISE))
+
+
+_ROOT_NOISE_FILTER = _RootNoiseFilter()
 
 
 class _WorkerRelayFilter(logging.Filter):
@@ -129,6 +145,7 @@ def configure_logging() -> None:
     relay = logging.getLogger(WORKER_RELAY_LOGGER)
     relay.setLevel(logging.INFO)
     relay.addFilter(_WORKER_RELAY_FILTER)
+    logging.getLogger().addFilter(_ROOT_NOISE_FILTER)
 
 
 @contextlib.contextmanager

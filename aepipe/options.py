@@ -1,67 +1,98 @@
-"""Options of a training run: the model's shape and how it is fitted."""
+"""Every job's options, one typed record per job: the vocabulary the command line, the
+PTransforms and the manifest share.
+
+Each field is declared once, with its default and its help (`option`); `pipelines.arguments`
+makes the command line's flags from these fields (``vocabulary_size`` is
+``--vocabulary-size``), so an option's name and meaning live here only. The records check
+their own ranges and raise OptionsError, so a PTransform built in a user's own pipeline refuses a
+bad option as the command line does.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from aepipe.errors import OptionsError
 
-__all__ = ["ModelOptions", "MODELS", "NUMERIC_TRANSFORMS", "PRIORS", "ACTIVATIONS"]
+__all__ = ["option", "REQUIRED", "ModelOptions", "EncodeOptions", "SampleOptions", "RecommendOptions",
+           "EvaluateOptions", "InferSchemaOptions", "MODELS", "NUMERIC_TRANSFORMS", "PRIORS",
+           "ACTIVATIONS", "TABLE_SHAPE", "ITEM_SET_SHAPE"]
 
-MODELS = ("ae", "vae")  # aepipe.model.MODELS: a plain autoencoder or a variational one
-PRIORS = ("gaussian_mixture",)  # aepipe.prior.PRIORS: densities fitted to the codes
-NUMERIC_TRANSFORMS = ("quantile", "standard")  # see aepipe.marginal; or (x - mean) / std
+MODELS = ("ae", "vae")  # aepipe.model.autoencoder.MODELS: a plain autoencoder or a variational one
+PRIORS = ("gaussian_mixture",)  # aepipe.model.prior.PRIORS: densities fitted to the codes
+NUMERIC_TRANSFORMS = ("quantile", "standard")  # see aepipe.transform.marginal; or standardised
 ACTIVATIONS = ("relu", "tanh")  # of the hidden layers
 # The shape a model takes when its options leave it unset: one for tables of ordinary columns
-# (chosen on four tables, see README "Quality"), one for tables with an item set column
-# (Mult-VAE's: one tanh layer of 600, a code of 200; measured on MovieLens 100K, see README
-# "Recommend", where tanh found 0.06 more NDCG@100 than relu).
+# (chosen on four tables, see docs/train.md), one for tables with an item set column
+# (Mult-VAE's: one tanh layer of 600, a code of 200; measured on MovieLens 100K, see
+# docs/recommend.md, where tanh found 0.06 more NDCG@100 than relu).
 TABLE_SHAPE = {"code_size": 8, "hidden": (128, 64), "activation": "relu", "beta": 0.01}
 ITEM_SET_SHAPE = {"code_size": 200, "hidden": (600,), "activation": "tanh", "beta": 0.001}
 
 
-@dataclasses.dataclass(frozen=True)
+REQUIRED = dataclasses.MISSING
+
+
+def option(default: Any, help: str, **cli: Any) -> Any:
+    """A field of an options record: its default (REQUIRED: none), its help, and how the
+    command line reads it (`choices`, `metavar`)."""
+    return dataclasses.field(default=default, metadata={"help": help, **cli})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ModelOptions:
-    """How the autoencoder is shaped and trained.
+    """`aepipe train`: how the autoencoder is shaped and trained.
 
     The shape (`code_size`, `hidden`, `activation`, `beta`) left as None takes the default of
     the table's kind, TABLE_SHAPE or ITEM_SET_SHAPE (`for_table`).
 
-    `model` "vae" trains a variational autoencoder whose KL term weighs `beta` (small by
-    default: a regulariser that keeps the codes smooth, not a prior to sample from); "ae" a
-    plain one. Either samples from a Gaussian mixture of `prior_components` fitted to its codes.
-    `input_dropout` corrupts the encoder's input while training (a denoising autoencoder);
-    `item_dropout` drops items from the item sets the encoder reads while training, so that the
-    model learns to find a set's other items (Mult-VAE's 0.5).
-    `numeric` is how numeric columns enter the model: their normal scores ("quantile") or
-    standardised.
-
     Training runs for at most `steps` optimisation steps of `batch_size` rows (fewer rows per
-    step when the table is small, so that a pass has at least `MIN_STEPS_PER_PASS` steps),
-    validates every pass or every `VALIDATION_STEPS` steps, whichever is more, and stops after
-    `patience` validations without improvement. `epochs`, when given, also caps the passes over
-    the training rows.
+    step when the table is small, so that a pass has several steps), validates every pass or
+    every 100 steps, whichever is more, and stops after `patience` validations without
+    improvement.
     """
 
-    model: str = "vae"
-    beta: float | None = None
-    input_dropout: float = 0.0
-    numeric: str = "quantile"
-    code_size: int | None = None
-    hidden: tuple[int, ...] | None = None
-    activation: str | None = None
-    steps: int = 10_000
-    epochs: int | None = None
-    batch_size: int = 256
-    learning_rate: float = 1e-3
-    patience: int = 10
-    validation_fraction: float = 0.1
-    prior: str = "gaussian_mixture"
-    prior_components: int = 128
-    seed: int = 0
-    top_k: int = 1000  # the most values a categorical column's vocabulary keeps
-    item_top_k: int = 20_000  # the most items an item set column's vocabulary keeps
-    item_dropout: float = 0.5
+    model: str = option("vae", "vae: a variational autoencoder with a small KL weight; ae: a "
+                        "plain autoencoder; both sample from a density fitted to the codes",
+                        choices=MODELS)
+    beta: float | None = option(None, "weight of the VAE's KL term (1 is the ELBO; default "
+                                f"{TABLE_SHAPE['beta']}, {ITEM_SET_SHAPE['beta']} with item "
+                                "sets)")
+    input_dropout: float = option(0.0, "dropout rate on the encoder's input while training "
+                                  "(a denoising autoencoder)")
+    numeric: str = option("quantile", "how numeric columns enter the model: quantile (normal "
+                          "scores, keeps skewed and zero-inflated shapes) or standard",
+                          choices=NUMERIC_TRANSFORMS)
+    code_size: int | None = option(None, f"default {TABLE_SHAPE['code_size']}, "
+                                   f"{ITEM_SET_SHAPE['code_size']} with item sets")
+    hidden: tuple[int, ...] | None = option(
+        None, "hidden layer widths of the encoder, comma-separated; the decoder mirrors them "
+        "(default 128,64; 600 with item sets)")
+    activation: str | None = option(None, f"of the hidden layers (default "
+                                    f"{TABLE_SHAPE['activation']}, "
+                                    f"{ITEM_SET_SHAPE['activation']} with item sets)",
+                                    choices=ACTIVATIONS)
+    steps: int = option(10_000, "most optimisation steps (small tables get smaller batches "
+                        "and more passes, so as many steps as large ones)")
+    epochs: int | None = option(None, "most passes over the training rows (default: no cap)")
+    batch_size: int = option(256, "rows per step (fewer when a pass would have under 8 steps)")
+    learning_rate: float = option(1e-3, "Adam's learning rate")
+    patience: int = option(10, "validations without improvement before stopping (one per "
+                           "pass or per 100 steps, whichever is more)")
+    validation_fraction: float = option(0.1, "share of the rows held out for validation, "
+                                        "chosen by a hash of their values")
+    prior: str = option("gaussian_mixture", "the density fitted to the codes that sampling "
+                        "draws from", choices=PRIORS)
+    prior_components: int = option(128, "most components of the Gaussian mixture fitted to "
+                                   "the codes")
+    seed: int = option(0, "seed of the weights' initialisation, the batches' order and the "
+                       "prior's fit")
+    vocabulary_size: int = option(1000, "most frequent categories kept per categorical "
+                                  "column (the others share an out-of-vocabulary class)")
+    item_vocabulary_size: int = option(20_000, "most frequent items kept per item set column")
+    item_dropout: float = option(0.5, "share of a set's items hidden from the encoder while "
+                                 "training")
 
     def __post_init__(self):
         if (self.code_size or 1) < 1 or any(h < 1 for h in self.hidden or ()):
@@ -77,11 +108,11 @@ class ModelOptions:
             raise OptionsError(f"the model must be one of {', '.join(MODELS)} and the numeric "
                                f"transform one of {', '.join(NUMERIC_TRANSFORMS)}")
         if (self.beta or 0.0) < 0 or not (0.0 <= self.input_dropout < 1.0
-                                 and 0.0 <= self.item_dropout < 1.0):
+                                          and 0.0 <= self.item_dropout < 1.0):
             raise OptionsError("beta must not be negative and input and item dropout must be "
                                "in [0, 1)")
-        if self.top_k < 1 or self.item_top_k < 1:
-            raise OptionsError("--top-k and --item-top-k must be positive")
+        if self.vocabulary_size < 1 or self.item_vocabulary_size < 1:
+            raise OptionsError("--vocabulary-size and --item-vocabulary-size must be positive")
         if self.prior not in PRIORS or self.prior_components < 1:
             raise OptionsError(f"the prior must be one of {', '.join(PRIORS)}, with at least "
                                "one component")
@@ -92,3 +123,80 @@ class ModelOptions:
         defaults = ITEM_SET_SHAPE if item_sets else TABLE_SHAPE
         return dataclasses.replace(self, **{name: value for name, value in defaults.items()
                                             if getattr(self, name) is None})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EncodeOptions:
+    """`aepipe encode`: what the encoded output holds besides the codes and scores."""
+
+    passthrough: tuple[str, ...] = option((), "more input columns to copy to the output, "
+                                          "comma-separated (after keys and timestamps)")
+    code_as_list: bool = option(False, "one fixed_size_list<float32> column ae_code instead "
+                                "of ae_0 ... ae_{k-1}")
+    flag_above: float | None = option(None, "add ae_anomaly: ae_score above this percentile "
+                                      "of training's", metavar="PERCENTILE")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SampleOptions:
+    """`aepipe sample`: how many rows, from which seed, with which fresh keys, and how far
+    from the training rows."""
+
+    num_rows: int = option(REQUIRED, "how many synthetic rows")
+    seed: int = option(REQUIRED, "the same model, number of rows and seed give the same rows "
+                       "on any runner")
+    key_prefix: str = option("syn-", "prefix of the fresh values of string key columns; they "
+                             "are zero-padded to be longer than any training key")
+    min_distance: float = option(0.0, "drop synthetic rows closer than this to a --real row "
+                                 "(Euclidean, in the model's input space)")
+    real: str | None = option(None, "the training Parquet files, for --min-distance")
+
+    def __post_init__(self):
+        if self.num_rows < 0:
+            raise OptionsError(f"--num-rows must not be negative (got {self.num_rows})")
+        if self.min_distance < 0:
+            raise OptionsError(f"--min-distance must not be negative (got {self.min_distance})")
+        if self.min_distance and not self.real:
+            raise OptionsError("--min-distance needs --real, the training data")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RecommendOptions:
+    """`aepipe recommend`: how many items to recommend per row, and from which item set
+    column."""
+
+    top_k: int = option(20, "items to recommend per row")
+    exclude_seen: bool = option(False, "never recommend an item the row already holds")
+    column: str | None = option(None, "the item set column to recommend from (default: the "
+                                "model's only one)")
+    passthrough: tuple[str, ...] = option((), "more input columns to copy to the output, "
+                                          "comma-separated (after keys and timestamps)")
+
+    def __post_init__(self):
+        if self.top_k < 1:
+            raise OptionsError(f"--top-k must be positive (got {self.top_k})")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EvaluateOptions:
+    """`aepipe evaluate`: which real rows, which target, how many rows, which seed."""
+
+    real: str = option(REQUIRED, "the real Parquet files the synthetic rows imitate (the "
+                       "training rows)")
+    holdout: str | None = option(None, "real Parquet files the model did not see (default: a "
+                                 "fifth of --real, split with the seed)")
+    target: str | None = option(None, "a modelled column to predict, for the ML-efficacy "
+                                "figures")
+    max_rows: int = option(100_000, "rows read per input at most (a seeded sample)")
+    seed: int = option(0, "seed of the samples and of the split")
+
+    def __post_init__(self):
+        if self.max_rows < 2:
+            raise OptionsError(f"--max-rows must be at least 2 (got {self.max_rows})")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class InferSchemaOptions:
+    """`aepipe infer-schema`: how many rows the guess reads."""
+
+    sample_rows: int = option(100_000, "rows read to count nulls and distinct values")

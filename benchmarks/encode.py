@@ -70,10 +70,10 @@ def schema_yaml() -> str:
 
 def run_plain(pattern: str, model_dir: str, output: str) -> dict:
     """The limit: one loop of pyarrow reads, `BatchEncoder` calls and pyarrow writes."""
-    from aepipe import fileio
-    from aepipe.encode import BatchEncoder, EncodeOptions
-    from aepipe.model_dir import ModelDirectory
-    from aepipe.validate import MAX_BATCH_ROWS
+    from aepipe.io import files as fileio
+    from aepipe.beam.encode import BatchEncoder, EncodeOptions
+    from aepipe.store.reader import ModelDirectory
+    from aepipe.beam.validate import MAX_BATCH_ROWS
 
     started = time.perf_counter()
     model = ModelDirectory(model_dir)

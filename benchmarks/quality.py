@@ -70,7 +70,7 @@ for path in (str(ROOT), str(HERE)):
         sys.path.insert(0, path)
 
 import tables as bench_tables  # noqa: E402
-from aepipe.schema import Column, Kind, Schema  # noqa: E402
+from aepipe.table.schema import Column, Kind, Schema  # noqa: E402
 
 LOG = logging.getLogger("benchmark.quality")
 PEERS = ("tvae", "gaussian_copula")
@@ -81,7 +81,7 @@ ANOMALY_SHARE = 0.25
 PCA_COMPONENTS = 8
 CODE_SIZES = (8, 16)
 CACHED = "†"
-# --trust-model: skip aepipe's check of a SavedModel's ops (aepipe.trust) when sampling, encoding
+# --trust-model: skip aepipe's check of a SavedModel's ops (aepipe.store.trust) when sampling, encoding
 # and decoding; the models are the ones this run just trained.
 TRUST_MODEL = False
 
@@ -105,11 +105,13 @@ def _figures(report: dict) -> dict[str, Any]:
 
 
 def _evaluate(table, synthetic: str, output: str, seed: int) -> dict:
-    from pipelines.evaluate import evaluate
+    from aepipe.evaluation.evaluate import evaluate
+    from aepipe.options import EvaluateOptions
 
-    return evaluate(real=table.train, synthetic=synthetic, holdout=table.holdout,
-                    schema=table.schema_path, target=table.target, seed=seed, output=output,
-                    overwrite=True)
+    options = EvaluateOptions(real=table.train, holdout=table.holdout, target=table.target,
+                              seed=seed)
+    return evaluate(synthetic=synthetic, output=output, options=options,
+                    schema=table.schema_path, overwrite=True)
 
 
 def _fresh(directory: str) -> str:
@@ -350,7 +352,7 @@ def make_anomalies(holdout: pa.Table, columns: list[str], seed: int) -> pa.Table
 
 def train_aepipe(table, schema: Schema, model_dir: str, **options) -> dict:
     """Trains with ModelOptions(**options); returns the timing and what the manifest says."""
-    from aepipe.model_dir import read_manifest
+    from aepipe.store.reader import read_manifest
     from aepipe.options import ModelOptions
     from pipelines.train import train
 
@@ -371,6 +373,7 @@ def train_aepipe(table, schema: Schema, model_dir: str, **options) -> dict:
 
 def synthetic_job(table, seed: int, work: str, peers: Peers | None, peer_models: list[str]
                   ) -> dict:
+    from aepipe.options import SampleOptions
     from pipelines.sample import sample
 
     results: dict[str, Any] = {}
@@ -378,7 +381,7 @@ def synthetic_job(table, seed: int, work: str, peers: Peers | None, peer_models:
     results["timing"] = train_aepipe(table, table.schema, model_dir, seed=seed)
     directory = _fresh(os.path.join(work, "synthetic"))
     started = time.perf_counter()
-    sample(model_dir=model_dir, num_rows=table.train_rows, seed=seed,
+    sample(model_dir=model_dir, options=SampleOptions(num_rows=table.train_rows, seed=seed),
            output=os.path.join(directory, "part"), overwrite=True, trust_model=TRUST_MODEL)
     results["timing"]["sample_seconds"] = time.perf_counter() - started
     report = _evaluate(table, directory, os.path.join(work, "synthetic-report"), seed)
@@ -399,7 +402,7 @@ def peer_figures(peers: Peers, table, seed: int, model: str) -> dict:
 def encode_rows(model_dir: str, rows: pa.Table, work: str, name: str) -> pa.Table:
     """`pipelines.encode` of `rows` (which hold ROW_ID, passed through); the output sorted by
     ROW_ID. Rows the model rejects are missing from it (logged)."""
-    from aepipe.encode import EncodeOptions
+    from aepipe.beam.encode import EncodeOptions
     from pipelines.encode import encode
 
     directory = _fresh(os.path.join(work, name))
@@ -488,15 +491,15 @@ def _ratio(a: float, b: float) -> float:
 
 def reconstruct_aepipe(model_dir: str, holdout: pa.Table, raw: RawEncoding) -> dict:
     """decode(encode(x)) of the held-out rows through the model's signatures."""
-    from aepipe.features import null_flag
-    from aepipe.model_dir import ModelDirectory
+    from aepipe.store.reader import ModelDirectory
+    from aepipe.table.signatures import null_name
 
     model = ModelDirectory(model_dir, trust_model=TRUST_MODEL)
     decoded: dict[str, list] = {}
     for batch in holdout.to_batches(max_chunksize=8192):
         code, _ = model.encode(batch)
         for name, values in model.decode(code).items():
-            decoded.setdefault(name, []).append(values)
+            decoded.setdefault(name, []).append(values.numpy())
     decoded = {name: np.concatenate(parts) for name, parts in decoded.items()}
     mse, accuracy = [], []
     for column, _, _, _ in raw.blocks:
@@ -510,7 +513,7 @@ def reconstruct_aepipe(model_dir: str, holdout: pa.Table, raw: RawEncoding) -> d
         else:
             values = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
                       for v in decoded[column.name]]
-            is_null = decoded.get(null_flag(column.name), np.zeros(len(values), bool))
+            is_null = decoded.get(null_name(column.name), np.zeros(len(values), bool))
             chosen = [None if n else v for v, n in zip(values, is_null)]
             accuracy.append(float(np.mean([a == b for a, b in zip(chosen, _texts(truth))])))
     return {"numeric_mse": float(np.mean(mse)) if mse else None,
@@ -710,7 +713,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="print the tables of WORKDIR/results.json, the peers' cells "
                              "read again from their cache")
     parser.add_argument("--trust-model", action="store_true",
-                        help="skip aepipe's check of the trained models' ops (aepipe.trust)")
+                        help="skip aepipe's check of the trained models' ops (aepipe.store.trust)")
     parser.add_argument("--workdir", default=str(bench_tables.DEFAULT_WORKDIR))
     args = parser.parse_args(argv)
     global TRUST_MODEL

@@ -39,7 +39,7 @@ Methods, in the same run:
 
 Throughput (unless --no-throughput or --baselines-only): synthetic fold-in tables of N users,
 resampled (seeded) from the first seed's held-out fold-in sets, scored by the first seed's model
-(top 20) in fresh processes: plain (pyarrow batches of aepipe.validate's size through the same
+(top 20) in fresh processes: plain (pyarrow batches of aepipe.beam.validate's size through the same
 `BatchRecommender`, pyarrow writes Parquet) and beam (`pipelines.recommend`). Each process reports
 the seconds from the start of its work to the last file closed (model load included) and its
 peak resident memory.
@@ -443,10 +443,10 @@ def throughput(workdir: str, split: Split, model_dir: str, sizes: list[int], see
 
 def run_plain(pattern: str, model_dir: str, output: str, top_k: int) -> dict:
     """The limit: one loop of pyarrow reads, `BatchRecommender` calls and pyarrow writes."""
-    from aepipe import fileio
-    from aepipe.model_dir import ModelDirectory
-    from aepipe.recommend import BatchRecommender, RecommendOptions
-    from aepipe.validate import MAX_BATCH_ROWS
+    from aepipe.io import files as fileio
+    from aepipe.store.reader import ModelDirectory
+    from aepipe.beam.recommend import BatchRecommender, RecommendOptions
+    from aepipe.beam.validate import MAX_BATCH_ROWS
 
     started = time.perf_counter()
     model = ModelDirectory(model_dir)
@@ -467,7 +467,7 @@ def run_plain(pattern: str, model_dir: str, output: str, top_k: int) -> dict:
 
 def run_beam(pattern: str, model_dir: str, output: str, top_k: int) -> dict:
     """`pipelines.recommend` on the DirectRunner, writing `output-*.parquet`."""
-    from aepipe.recommend import RecommendOptions
+    from aepipe.beam.recommend import RecommendOptions
     from pipelines.recommend import recommend
 
     started = time.perf_counter()

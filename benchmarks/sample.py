@@ -27,8 +27,8 @@ sys.path.insert(0, ROOT)
 
 
 def run_plain(model_dir: str, rows: int, output: str) -> dict:
-    from aepipe.model_dir import ModelDirectory
-    from aepipe.sample import BlockSampler
+    from aepipe.store.reader import ModelDirectory
+    from aepipe.beam.sample import BlockSampler
 
     started = time.perf_counter()
     sampler = BlockSampler(ModelDirectory(model_dir), num_rows=rows, seed=0)
@@ -41,10 +41,11 @@ def run_plain(model_dir: str, rows: int, output: str) -> dict:
 
 
 def run_beam(model_dir: str, rows: int, output: str) -> dict:
+    from aepipe.options import SampleOptions
     from pipelines.sample import sample
 
     started = time.perf_counter()
-    written = sample(model_dir=model_dir, num_rows=rows, seed=0,
+    written = sample(model_dir=model_dir, options=SampleOptions(num_rows=rows, seed=0),
                      output=os.path.join(output, "synthetic"), overwrite=True)
     return {"rows": written, "seconds": time.perf_counter() - started}
 

@@ -47,7 +47,7 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from aepipe.schema import Column, Kind, Schema  # noqa: E402
+from aepipe.table.schema import Column, Kind, Schema  # noqa: E402
 
 LOG = logging.getLogger("benchmark.tables")
 DEFAULT_WORKDIR = ROOT / "bench-output" / "quality"
@@ -182,7 +182,7 @@ def _write_split(name: str, directory: Path, train: Path, holdout: Path) -> None
 
 def _inferred_schema(train: str, holdout: str, target: str, task: str
                      ) -> tuple[Schema, list[str]]:
-    from pipelines.infer_schema import infer_from_files
+    from aepipe.table.inference import infer_from_files
 
     inferred = infer_from_files(train)
     notes = ["inferred: " + _describe(inferred)]

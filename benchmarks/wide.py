@@ -212,9 +212,9 @@ def run_analysis(pattern: str, schema_path: str, output: str) -> dict:
 
     from aepipe.batches import to_tft_feed
     from aepipe.options import ModelOptions
-    from aepipe.preprocess import preprocessing_fn, tensor_adapter_config
-    from aepipe.schema import Schema
-    from aepipe.validate import record_batches
+    from aepipe.transform.preprocess import preprocessing_fn, tensor_adapter_config
+    from aepipe.table.schema import Schema
+    from aepipe.beam.validate import record_batches
 
     schema = Schema.load(schema_path)
     started = time.perf_counter()
@@ -256,8 +256,8 @@ def run_keras(pattern: str, schema_path: str, train_rows: str, validation_rows: 
     import keras
 
     from aepipe.options import ModelOptions
-    from aepipe.schema import Schema
-    from aepipe.training import VALIDATION_BATCH, Schedule
+    from aepipe.table.schema import Schema
+    from aepipe.model.fitting import VALIDATION_BATCH, Schedule
 
     rows, held_out = int(train_rows), int(validation_rows)
     matrix = model_matrix(read(pattern).slice(0, rows + held_out), Schema.load(schema_path))
@@ -278,7 +278,7 @@ def run_keras(pattern: str, schema_path: str, train_rows: str, validation_rows: 
 def model_matrix(table: pa.Table, schema) -> np.ndarray:
     """Floats standardised (null: 0 plus a 0/1 flag column where nullable); categories one-hot
     over their values, an out-of-vocabulary slot and a null slot."""
-    from aepipe.schema import Kind
+    from aepipe.table.schema import Kind
 
     parts = []
     for column in schema.modelled:
@@ -325,10 +325,10 @@ def run_same_model(pattern: str, model_dir: str, train_rows: str, validation_row
     epoch without aepipe's streaming input."""
     import keras
 
-    from aepipe import marginal
-    from aepipe.model import MODELS
-    from aepipe.model_dir import ModelDirectory
-    from aepipe.training import VALIDATION_BATCH, Schedule
+    from aepipe.transform import marginal
+    from aepipe.model.autoencoder import MODELS
+    from aepipe.store.reader import ModelDirectory
+    from aepipe.model.fitting import VALIDATION_BATCH, Schedule
 
     trained = ModelDirectory(model_dir)
     rows, held_out = int(train_rows), int(validation_rows)

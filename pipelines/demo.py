@@ -29,10 +29,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from aepipe import datasets
-from aepipe.options import ModelOptions
-from aepipe.schema import Schema
+from aepipe.options import EvaluateOptions, ModelOptions, RecommendOptions, SampleOptions
+from aepipe.table.schema import Schema
 from pipelines.train import train
 
+TAKES_BEAM_OPTIONS = True
+RENAMED: dict[str, str] = {}
 _LOG = logging.getLogger("aepipe")
 HOLDOUT_FRACTION = 0.2
 SHOWN_COLUMNS = ("age", "workclass", "education", "hours_per_week", "income")
@@ -60,10 +62,10 @@ def split_adult(workdir: str) -> tuple[str, str]:
 
 
 def run(args: argparse.Namespace, beam_args: Sequence[str]) -> None:
-    from aepipe.model_dir import ModelDirectory
-    from aepipe.quality import reconstruction_quality
+    from aepipe.evaluation.evaluate import evaluate
+    from aepipe.evaluation.reconstruction import reconstruction_quality
+    from aepipe.store.reader import ModelDirectory
     from pipelines.encode import encode
-    from pipelines.evaluate import evaluate
     from pipelines.sample import sample
 
     train_path, holdout_path = split_adult(args.workdir)
@@ -75,7 +77,8 @@ def run(args: argparse.Namespace, beam_args: Sequence[str]) -> None:
                      beam_args=beam_args, overwrite=True)
     real = pq.read_table(train_path)
     synthetic_prefix = os.path.join(args.workdir, "synthetic", "adult")
-    sampled = sample(model_dir=model_dir, num_rows=real.num_rows, seed=SPLIT_SEED,
+    sampled = sample(model_dir=model_dir, options=SampleOptions(num_rows=real.num_rows,
+                                                                seed=SPLIT_SEED),
                      output=synthetic_prefix, beam_args=beam_args, overwrite=True)
     model = ModelDirectory(model_dir)
     quality = reconstruction_quality(
@@ -93,9 +96,10 @@ def run(args: argparse.Namespace, beam_args: Sequence[str]) -> None:
     for column in SHOWN_COLUMNS:
         _LOG.info("%s", side_by_side(real.column(column), synthetic.column(column), column))
     report_dir = os.path.join(args.workdir, "report")
-    evaluate(real=train_path, synthetic=os.path.dirname(synthetic_prefix), holdout=holdout_path,
-             model_dir=model_dir, target=TARGET, output=report_dir, seed=SPLIT_SEED,
-             overwrite=True)
+    evaluate(synthetic=os.path.dirname(synthetic_prefix), output=report_dir,
+             options=EvaluateOptions(real=train_path, holdout=holdout_path, target=TARGET,
+                                     seed=SPLIT_SEED),
+             model_dir=model_dir, overwrite=True)
     _LOG.info("evaluation report: %s", os.path.abspath(os.path.join(report_dir, "report.html")))
     recommend_demo(os.path.join(args.workdir, "interactions"), beam_args)
 
@@ -123,7 +127,6 @@ def split_interactions(workdir: str) -> tuple[str, str, list[set]]:
 
 def recommend_demo(workdir: str, beam_args: Sequence[str]) -> None:
     """Trains on generated interactions and recommends for held-out users (see the module)."""
-    from aepipe.recommend import RecommendOptions
     from pipelines.recommend import recommend
 
     train_path, fold_in_path, hidden = split_interactions(workdir)
@@ -181,7 +184,7 @@ def _shares(column: pa.ChunkedArray) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from aepipe.cli import run_job
+    from pipelines.launcher import run_job
 
     return run_job("pipelines.demo", argv)
 

@@ -3,7 +3,7 @@
     aepipe encode --input PATTERN --model-dir DIR --output PREFIX [--flag-above PCT] [Beam options]
 
 Writes PREFIX-SSSSS-of-NNNNN.parquet with the key, timestamp and passthrough columns, then
-ae_0 … ae_{k-1} and ae_score; rows a model cannot use go to PREFIX-rejected-*.parquet.
+ae_0 … ae_{k-1} and ae_score; rows a model cannot use go to the dead-letter output.
 """
 
 from __future__ import annotations
@@ -12,54 +12,45 @@ import argparse
 import logging
 import sys
 import time
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
-from pipelines.arguments import add_model_job, passthrough
+from aepipe.options import EncodeOptions
+from pipelines.arguments import (add_options, model_run_arguments, model_run_flags,
+                                 options_from)
 
-if TYPE_CHECKING:
-    from aepipe.encode import EncodeOptions
 # Beam and TensorFlow are imported where the job runs, not here: `--help` and argument errors
 # answer without them.
 
+TAKES_BEAM_OPTIONS = True
+RENAMED: dict[str, str] = {}
 _LOG = logging.getLogger("aepipe")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_job(parser, rejected_example="out/codes -> out-rejected/codes")
-    parser.add_argument("--code-as-list", action="store_true",
-                        help="one fixed_size_list<float32> column ae_code instead of ae_0…")
-    parser.add_argument("--flag-above", type=float, default=None, metavar="PERCENTILE",
-                        help="add ae_anomaly: ae_score above this percentile of training's")
+    model_run_flags(parser, rejected_example="out/codes -> out-rejected/codes")
+    add_options(parser, EncodeOptions)
 
 
 def run(args: argparse.Namespace, beam_args: Sequence[str]) -> dict[str, int]:
-    from aepipe.encode import EncodeOptions
-
-    options = EncodeOptions(
-        passthrough=passthrough(args),
-        code_as_list=args.code_as_list, flag_above=args.flag_above)
-    return encode(input_pattern=args.input, model_dir=args.model_dir, output=args.output,
-                  options=options, beam_args=beam_args, num_shards=args.num_shards,
-                  rejected=args.rejected, overwrite=args.overwrite,
-                  verify=not args.no_verify, trust_model=args.trust_model)
+    return encode(options=options_from(args, EncodeOptions), beam_args=beam_args,
+                  **model_run_arguments(args))
 
 
 def encode(*, input_pattern: str, model_dir: str, output: str,
-           options: EncodeOptions | None = None, beam_args: Sequence[str] = (),
+           options: EncodeOptions = EncodeOptions(), beam_args: Sequence[str] = (),
            num_shards: int = 0, rejected: str | None = None, overwrite: bool = False,
            verify: bool = True, trust_model: bool = False) -> dict[str, int]:
     """Builds and runs the encode pipeline; returns the row counters. `trust_model` skips the
-    check of the model's ops (see aepipe.trust)."""
+    check of the model's ops (see aepipe.store.trust)."""
     import apache_beam as beam
 
-    from aepipe.encode import Encode, EncodeOptions
-    from aepipe.fileio import refuse_existing_output
-    from aepipe.model_dir import ModelDirectory
-    from aepipe.validate import check_inputs
-    from pipelines.common import (WriteRecordBatches, default_rejected, pipeline_options,
-                                  prepare_rejected, read_validated, run_and_count)
+    from aepipe.beam.encode import Encode
+    from aepipe.beam.io import (WriteRecordBatches, default_rejected, pipeline_options,
+                                prepare_rejected, read_validated, run_and_count)
+    from aepipe.beam.validate import check_inputs
+    from aepipe.io.files import refuse_existing_output
+    from aepipe.store.reader import ModelDirectory
 
-    options = EncodeOptions() if options is None else options
     beam_options = pipeline_options(beam_args)
     model = ModelDirectory(model_dir, verify_files=verify, trust_model=trust_model)
     summary = check_inputs(input_pattern, model.schema, extra_columns=options.passthrough)
@@ -81,7 +72,7 @@ def encode(*, input_pattern: str, model_dir: str, output: str,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from aepipe.cli import run_job
+    from pipelines.launcher import run_job
 
     return run_job("pipelines.encode", argv)
 

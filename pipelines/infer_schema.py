@@ -12,60 +12,25 @@ import logging
 import sys
 from typing import Sequence
 
-import pyarrow as pa
-import pyarrow.compute as pc
+from aepipe.options import InferSchemaOptions
+from pipelines.arguments import INPUT, add_flags, add_options, options_from
 
-from aepipe.errors import InputError, OptionsError
-from aepipe.schema import Schema, infer_schema
-
+TAKES_BEAM_OPTIONS = False
+RENAMED: dict[str, str] = {}
 _LOG = logging.getLogger("aepipe")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", required=True, help="Parquet files: a glob or a directory")
+    add_flags(parser, INPUT)
     parser.add_argument("--output", required=True, help="the schema YAML to write")
-    parser.add_argument("--sample-rows", type=int, default=100_000,
-                        help="rows read to count nulls and distinct values")
+    add_options(parser, InferSchemaOptions)
 
 
-def infer_from_files(pattern: str, *, sample_rows: int = 100_000) -> Schema:
-    """A schema guessed from the first file's columns and a sample of up to `sample_rows` rows."""
-    from aepipe import fileio  # imports Beam's file systems: not at the top, for a fast --help
+def run(args: argparse.Namespace, beam_args: Sequence[str]):
+    from aepipe.table.inference import infer_from_files
 
-    files = fileio.match(pattern)
-    arrow_schema = fileio.parquet_file(files[0]).schema_arrow
-    sample = _sample(files, arrow_schema, sample_rows)
-    if sample.num_rows == 0:
-        raise InputError(f"the input {pattern} holds no rows to infer a schema from")
-    null_counts = {name: sample.column(name).null_count for name in sample.column_names}
-    ratios = {name: _distinct_ratio(sample.column(name)) for name in sample.column_names}
-    return infer_schema(arrow_schema, null_counts=null_counts, distinct_ratios=ratios)
-
-
-def _sample(files: Sequence[str], arrow_schema: pa.Schema, rows: int) -> pa.Table:
-    from aepipe import fileio
-
-    tables, taken = [], 0
-    for path in files:
-        for batch in fileio.parquet_file(path).iter_batches(batch_size=min(rows, 65_536)):
-            tables.append(pa.Table.from_batches([batch]).cast(arrow_schema))
-            taken += batch.num_rows
-            if taken >= rows:
-                return pa.concat_tables(tables).slice(0, rows)
-    return pa.concat_tables(tables) if tables else arrow_schema.empty_table()
-
-
-def _distinct_ratio(column: pa.ChunkedArray) -> float:
-    present = len(column) - column.null_count
-    if present == 0 or pa.types.is_nested(column.type):
-        return 0.0
-    return len(pc.unique(column.drop_null())) / present
-
-
-def run(args: argparse.Namespace, beam_args: Sequence[str]) -> Schema:
-    if beam_args:
-        raise OptionsError(f"aepipe infer-schema does not know {' '.join(beam_args)}")
-    schema = infer_from_files(args.input, sample_rows=args.sample_rows)
+    options = options_from(args, InferSchemaOptions)
+    schema = infer_from_files(args.input, sample_rows=options.sample_rows)
     schema.save(args.output)
     _LOG.info("wrote %s: %s", args.output, ", ".join(
         f"{c.name} ({c.kind.value}{', nullable' if c.nullable else ''})" for c in schema.columns))
@@ -73,7 +38,7 @@ def run(args: argparse.Namespace, beam_args: Sequence[str]) -> Schema:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from aepipe.cli import run_job
+    from pipelines.launcher import run_job
 
     return run_job("pipelines.infer_schema", argv)
 

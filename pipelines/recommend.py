@@ -5,7 +5,7 @@
 
 Writes PREFIX-SSSSS-of-NNNNN.parquet with the key, timestamp and passthrough columns, then
 ae_items (the k items, best first) and ae_item_scores (their probabilities); rows the model
-cannot use, including rows none of whose items it knows, go to PREFIX-rejected-*.parquet.
+cannot use, including rows none of whose items it knows, go to the dead-letter output.
 """
 
 from __future__ import annotations
@@ -14,53 +14,42 @@ import argparse
 import logging
 import sys
 import time
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
-from pipelines.arguments import add_model_job, passthrough
+from aepipe.options import RecommendOptions
+from pipelines.arguments import (add_options, model_run_arguments, model_run_flags,
+                                 options_from)
 
-if TYPE_CHECKING:
-    from aepipe.recommend import RecommendOptions
-
+TAKES_BEAM_OPTIONS = True
+RENAMED: dict[str, str] = {}
 _LOG = logging.getLogger("aepipe")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_job(parser, rejected_example="out/recs -> out-rejected/recs")
-    parser.add_argument("--top-k", type=int, default=20, help="items to recommend per row")
-    parser.add_argument("--exclude-seen", action="store_true",
-                        help="never recommend an item the row already holds")
-    parser.add_argument("--column", default=None,
-                        help="the item set column to recommend from (default: the only one)")
+    model_run_flags(parser, rejected_example="out/recs -> out-rejected/recs")
+    add_options(parser, RecommendOptions)
 
 
 def run(args: argparse.Namespace, beam_args: Sequence[str]) -> dict[str, int]:
-    from aepipe.recommend import RecommendOptions
-
-    options = RecommendOptions(
-        top_k=args.top_k, exclude_seen=args.exclude_seen, column=args.column,
-        passthrough=passthrough(args))
-    return recommend(input_pattern=args.input, model_dir=args.model_dir, output=args.output,
-                     options=options, beam_args=beam_args, num_shards=args.num_shards,
-                     rejected=args.rejected, overwrite=args.overwrite,
-                     verify=not args.no_verify, trust_model=args.trust_model)
+    return recommend(options=options_from(args, RecommendOptions), beam_args=beam_args,
+                     **model_run_arguments(args))
 
 
 def recommend(*, input_pattern: str, model_dir: str, output: str,
-              options: RecommendOptions | None = None, beam_args: Sequence[str] = (),
+              options: RecommendOptions = RecommendOptions(), beam_args: Sequence[str] = (),
               num_shards: int = 0, rejected: str | None = None, overwrite: bool = False,
               verify: bool = True, trust_model: bool = False) -> dict[str, int]:
     """Builds and runs the recommend pipeline; returns the row counters (and unseen_items)."""
     import apache_beam as beam
 
-    from aepipe.batches import rejected_schema
-    from aepipe.fileio import refuse_existing_output
-    from aepipe.model_dir import ModelDirectory
-    from aepipe.recommend import Recommend, RecommendOptions, item_column
-    from aepipe.validate import check_inputs
-    from pipelines.common import (WriteRecordBatches, default_rejected, pipeline_options,
-                                  prepare_rejected, read_and_validate, run_and_count)
+    from aepipe.beam.io import (WriteRecordBatches, default_rejected, pipeline_options,
+                                prepare_rejected, read_and_validate, run_and_count)
+    from aepipe.beam.recommend import Recommend, item_column
+    from aepipe.beam.validate import check_inputs
+    from aepipe.io.files import refuse_existing_output
+    from aepipe.store.reader import ModelDirectory
+    from aepipe.table.rows import rejected_schema
 
-    options = RecommendOptions() if options is None else options
     beam_options = pipeline_options(beam_args)
     model = ModelDirectory(model_dir, verify_files=verify, trust_model=trust_model)
     item_column(model, options)  # a model without item sets, or a wrong --column: refused now
@@ -88,7 +77,7 @@ def recommend(*, input_pattern: str, model_dir: str, output: str,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from aepipe.cli import run_job
+    from pipelines.launcher import run_job
 
     return run_job("pipelines.recommend", argv)
 

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from aepipe import datasets
-from aepipe.cli import main
+from pipelines.cli import main
 
 SCHEMA = datasets.adult_schema()
 

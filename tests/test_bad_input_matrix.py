@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from aepipe.cli import main
+from pipelines.cli import main
 
 ROWS = 120
 

@@ -3,11 +3,11 @@ refused by name, Beam's warnings and the Dataflow job's id shown, progress while
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import types
@@ -17,8 +17,10 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.portability.api import beam_fn_api_pb2
 
-from aepipe import __version__, cli, logs
+from aepipe import __version__, logs
 from aepipe.errors import InputError
+from pipelines import cli, launcher
+from pipelines.arguments import Parser
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENCODE = ["encode", "--input", "x.parquet", "--model-dir", "m", "--output", "o"]
@@ -27,7 +29,7 @@ ENCODE = ["encode", "--input", "x.parquet", "--model-dir", "m", "--output", "o"]
 # has been imported so far.
 _PROBE = """
 import contextlib, io, json, sys
-from aepipe.cli import main
+from pipelines.cli import main
 results = []
 for argv in json.loads(sys.argv[1]):
     out, err = io.StringIO(), io.StringIO()
@@ -51,7 +53,7 @@ def probe(*cases: list[str]) -> list[dict]:
 
 
 def test_help_version_and_argument_errors_import_neither_tensorflow_nor_beam():
-    cases = [["--help"], ["--version"], *([name, "--help"] for name in cli._JOBS),
+    cases = [["--help"], ["--version"], *([name, "--help"] for name in cli.JOBS),
              ["encode", "--input", "x.parquet"], ["train", "--input", "x.parquet"],
              ["sample", "--model-dir", "m"], ["evaluate"], ["infer-schema"], ["demo", "--x"],
              [*ENCODE, "--num_shards", "3"], [*ENCODE, "--runnr", "DirectRunner"],
@@ -61,14 +63,14 @@ def test_help_version_and_argument_errors_import_neither_tensorflow_nor_beam():
         assert not result["tensorflow"], result["argv"]
         assert not result["apache_beam"], result["argv"]
     codes = [r["code"] for r in results]
-    assert codes == [0, 0, *[0] * len(cli._JOBS), *[2] * (len(cases) - 2 - len(cli._JOBS))]
+    assert codes == [0, 0, *[0] * len(cli.JOBS), *[2] * (len(cases) - 2 - len(cli.JOBS))]
     assert "the following arguments are required: --model-dir, --output" in results[
-        2 + len(cli._JOBS)]["err"]
+        2 + len(cli.JOBS)]["err"]
 
 
 def test_help_lists_each_command_with_its_description_and_version_names_the_stack():
     top, version, train_help = probe(["--help"], ["--version"], ["train", "--help"])
-    for name, module in cli._JOBS.items():
+    for name, module in cli.JOBS.items():
         first_line = importlib.import_module(module).__doc__.strip().splitlines()[0]
         assert f"  {name}" in top["out"] and first_line in top["out"].replace("\n", " ")
     assert version["out"].startswith(f"aepipe {__version__} (")
@@ -97,7 +99,7 @@ def test_an_unknown_option_is_refused_naming_the_closest_known_one(argv, message
 
 def test_beam_options_in_either_form_reach_the_job_unchanged(monkeypatch):
     seen = {}
-    monkeypatch.setattr(cli, "_run", lambda job, args, beam_args: seen.update(
+    monkeypatch.setattr(launcher, "_run", lambda job, args, beam_args: seen.update(
         args=args, beam_args=beam_args) or 0)
     beam_args = ["--runner=DirectRunner", "--save_main_session", "--direct_running_mode",
                  "multi_processing", "--direct_num_workers", "2", "--setup_file", "./setup.py",
@@ -108,22 +110,42 @@ def test_beam_options_in_either_form_reach_the_job_unchanged(monkeypatch):
     assert seen["args"].num_shards == 3 and seen["args"].input == "x.parquet"
 
 
+def _beam_options() -> set[str]:
+    """Beam's options, by the names its parser gives them."""
+    return set(PipelineOptions([]).get_all_options())
+
+
 def test_no_aepipe_option_is_a_beam_option_spelled_with_dashes():
     """The quick refusal of `--num_shards` assumes no aepipe option is Beam's with dashes."""
-    beam_options, _ = cli._parse_beam_options([])
-    for module in cli._JOBS.values():
-        parser = argparse.ArgumentParser()
+    beam_options = _beam_options()
+    for module in cli.JOBS.values():
+        parser = Parser()
         importlib.import_module(module).add_arguments(parser)
-        for action in parser._actions:
-            for option in action.option_strings:
-                assert "--" + option[2:].replace("-", "_") not in beam_options, option
+        for option in parser.flags:
+            assert option[2:].replace("-", "_") not in beam_options, option
 
 
 def test_the_quick_scan_of_beams_source_finds_every_beam_option():
-    beam_options, _ = cli._parse_beam_options([])
-    assert set(beam_options) <= cli._beam_flags_in_source()
-    assert {"--runner", "--temp_location", "--setup_file", "--save_main_session"} <= set(
-        beam_options)
+    parsers = []
+    PipelineOptions([]).get_all_options(add_extra_args_fn=parsers.append)
+    usage = parsers[0].format_usage()  # every option, as "[--flag VALUE]"
+    flags = set(re.findall(r"\[(--[A-Za-z0-9][A-Za-z0-9_-]*)", usage)) - {"--help"}
+    assert flags <= launcher.beam_flags_in_source()
+    assert {"--runner", "--temp_location", "--setup_file", "--save_main_session"} <= flags
+
+
+TRAIN = ["train", "--input", "x.parquet", "--schema", "s.yaml", "--model-dir", "m"]
+SAMPLE = ["sample", "--model-dir", "m", "--output", "o", "--num-rows", "1", "--seed", "1"]
+
+
+@pytest.mark.parametrize("job, old, new", [
+    (TRAIN, "--top-k", "--vocabulary-size"), (TRAIN, "--item-top-k", "--item-vocabulary-size"),
+    (SAMPLE, "--shards", "--num-shards"), (SAMPLE, "--reference", "--real")])
+def test_a_renamed_option_is_refused_naming_its_new_name(job, old, new, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        cli.main([*job, old, "3"])
+    assert stopped.value.code == 2
+    assert f"unknown option {old} (renamed {new})" in capsys.readouterr().err
 
 
 def test_beams_warnings_and_the_dataflow_job_id_show_tensorflows_noise_does_not(caplog):
@@ -155,14 +177,14 @@ def _job_failing_with(error: Exception):
 
 def test_a_workers_aepipe_error_is_one_line_other_errors_keep_beams_traceback(caplog):
     logs.quiet_startup()
-    assert cli._run(_job_failing_with(InputError("column 'age' is missing")), None, []) == 2
+    assert launcher._run(_job_failing_with(InputError("column 'age' is missing")), None, []) == 2
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert [r.getMessage() for r in errors] == [
         "error: column 'age' is missing [while running 'ParDo(_Fails)']"]
     assert not any(r.exc_info for r in caplog.records)
     caplog.clear()
     with pytest.raises(ValueError):
-        cli._run(_job_failing_with(ValueError("a bug")), None, [])
+        launcher._run(_job_failing_with(ValueError("a bug")), None, [])
     assert any(r.name.startswith("apache_beam") and r.exc_info for r in caplog.records)
 
 
@@ -199,6 +221,7 @@ def test_a_worker_processs_log_shows_aepipe_lines_and_beam_warnings_not_start_up
 def test_encode_and_sample_log_progress(adult_files, trained_model_dir, tmp_path, monkeypatch,
                                         caplog):
     from aepipe import progress
+    from aepipe.options import SampleOptions
     from pipelines.encode import encode
     from pipelines.sample import sample
 
@@ -206,10 +229,10 @@ def test_encode_and_sample_log_progress(adult_files, trained_model_dir, tmp_path
     caplog.set_level(logging.INFO)
     encode(input_pattern=adult_files["holdout"], model_dir=trained_model_dir,
            output=str(tmp_path / "codes"))
-    lines = [r.getMessage() for r in caplog.records if r.name == "aepipe.encode"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "aepipe.beam.encode"]
     assert lines and lines[-1] == "encoded 1,000 rows so far (this worker)"
     caplog.clear()
-    sample(model_dir=trained_model_dir, num_rows=100, seed=1,
+    sample(model_dir=trained_model_dir, options=SampleOptions(num_rows=100, seed=1),
            output=str(tmp_path / "synthetic"))
-    lines = [r.getMessage() for r in caplog.records if r.name == "aepipe.sample"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "aepipe.beam.sample"]
     assert lines and lines[-1] == "sampled 100 rows so far (this worker)"

@@ -18,9 +18,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from aepipe.cli import main
-from aepipe.encode import Encode, EncodeOptions
-from aepipe.validate import check_inputs
+from pipelines.cli import main
+from aepipe.beam.encode import Encode, EncodeOptions
+from aepipe.beam.validate import check_inputs
 from pipelines.encode import encode
 
 CODE_COLUMNS = [f"ae_{i}" for i in range(8)]

@@ -26,7 +26,7 @@ from feast import FeatureStore  # noqa: E402
 from feast.types import Array, Bool, Float32, String  # noqa: E402
 
 from aepipe.errors import AepipeError, SchemaError  # noqa: E402
-from aepipe.feature_store import FeastNotInstalled, feature_view  # noqa: E402
+from aepipe.integrations.feast import FeastNotInstalled, feature_view  # noqa: E402
 from pipelines.encode import encode  # noqa: E402
 
 VIEW = "adult_codes"
@@ -70,7 +70,7 @@ def store(trained_model_dir, codes_dir, tmp_path_factory) -> FeatureStore:
         entity_key_serialization_version: 3
         """))
     (repo / "definitions.py").write_text(textwrap.dedent(f"""\
-        from aepipe.feature_store import feature_view
+        from aepipe.integrations.feast import feature_view
 
         definitions = feature_view({trained_model_dir!r}, {codes_dir!r}, name={VIEW!r},
                                    entity_name="adult")

@@ -8,14 +8,15 @@ import math
 import numpy as np
 import pytest
 
-from aepipe import model, options, prior
+from aepipe import options
 from aepipe.errors import OptionsError
-from aepipe.features import Feature, Features, Role
-from aepipe.model import MIN_SCALE, marginal_scales
+from aepipe.model import autoencoder, prior
+from aepipe.model.autoencoder import MIN_SCALE, marginal_scales
+from aepipe.model.fitting import Schedule, _warn_if_still_improving
+from aepipe.model.prior import GaussianMixturePrior
 from aepipe.options import ModelOptions
-from aepipe.prior import GaussianMixturePrior
-from aepipe.schema import Column, Kind
-from aepipe.training import Schedule, _warn_if_still_improving
+from aepipe.table.layout import CATEGORIES, NULLS, SCALARS, Layout, items_of
+from aepipe.table.schema import Column, Kind, Schema
 
 
 def _entropy(values) -> float:
@@ -26,42 +27,42 @@ def _entropy(values) -> float:
 
 
 def test_loss_scales_are_what_the_marginal_alone_would_cost():
-    income = Column("income", Kind.NUMERIC, nullable=True)
-    colour = Column("colour", Kind.CATEGORICAL)
-    features = Features((Feature("income", income, Role.VALUE),
-                         Feature("income__null", income, Role.FLAG),
-                         Feature("colour", colour, Role.CATEGORY, classes=5)))
+    layout = Layout.of(Schema((Column("income", Kind.NUMERIC, nullable=True),
+                               Column("colour", Kind.CATEGORICAL))), {"colour": 3})
     rng = np.random.default_rng(0)
     values = rng.normal(2.0, 3.0, 1000).astype(np.float32)
     null = (rng.random(1000) < 0.2).astype(np.float32)
     colours = rng.choice(4, 1000, p=[0.7, 0.2, 0.05, 0.05])
-    batches = [{"income": values[i:i + 300], "income__null": null[i:i + 300],
-                "colour": colours[i:i + 300]} for i in range(0, 1000, 300)]
-    scales = marginal_scales(features, batches)
+    batches = [{SCALARS: values[i:i + 300, None], NULLS: null[i:i + 300, None],
+                CATEGORIES: colours[i:i + 300, None]} for i in range(0, 1000, 300)]
+    scales = marginal_scales(layout, batches)
     present = [float(v) for v, n in zip(values, null) if n == 0]
     mean = sum(present) / len(present)
     assert scales["income"] == pytest.approx(sum((v - mean) ** 2 for v in present)
                                              / len(present), rel=1e-5)
     assert scales["income__null"] == pytest.approx(_entropy(null.tolist()))
     assert scales["colour"] == pytest.approx(_entropy(colours.tolist()))
-    constant = marginal_scales(Features((Feature("colour", colour, Role.CATEGORY, 5),)),
-                               [{"colour": np.zeros(10, np.int64)}])
+    constant = marginal_scales(Layout.of(Schema((Column("colour", Kind.CATEGORICAL),)),
+                                         {"colour": 3}),
+                               [{CATEGORIES: np.zeros((10, 1), np.int64)}])
     assert constant == {"colour": MIN_SCALE}
 
 
 def test_an_item_sets_scale_is_its_mean_log_loss_under_item_frequencies():
-    basket = Column("basket", Kind.ITEMS, nullable=False)
-    sets = [np.array([0, 1]), np.array([1]), np.array([1, 2, 2]), np.array([3, 1])]
-    scales = marginal_scales(Features((Feature("basket", basket, Role.ITEMS, classes=5),)),
-                             [{"basket": np.array(sets[:2] + [None], object)[:2]},
-                              {"basket": np.array(sets[2:] + [None], object)[:2]}])
+    layout = Layout.of(Schema((Column("basket", Kind.ITEMS, nullable=False),)), {"basket": 5})
+    sets = [[0, 1], [1], [1, 2, 2], [3, 1]]
+    pad = 5
+    batches = [{SCALARS: np.zeros((2, 1), np.float32), NULLS: np.zeros((2, 1), np.float32),
+                items_of("basket"): np.array([s + [pad] * (3 - len(s)) for s in part])}
+               for part in (sets[:2], sets[2:])]
+    scales = marginal_scales(layout, batches)
     counts: dict[int, int] = {}
     for items in sets:
-        for item in set(items.tolist()):
+        for item in set(items):
             counts[item] = counts.get(item, 0) + 1
     total = sum(counts.values())
     expected = sum(-math.log(counts[i] / total) for items in sets
-                   for i in set(items.tolist())) / len(sets)
+                   for i in set(items)) / len(sets)
     assert scales["basket"] == pytest.approx(expected)
 
 
@@ -71,64 +72,85 @@ def _log_softmax(logits: list[float]) -> list[float]:
     return [x - total for x in logits]
 
 
+def _cross_entropy(logit: float, target: float) -> float:
+    p = 1.0 / (1.0 + math.exp(-logit))
+    return -(target * math.log(p) + (1 - target) * math.log(1 - p))
+
+
 def test_the_reconstruction_error_is_the_mean_over_columns_of_scaled_terms():
-    """The vectorised loss against a plain loop over rows, columns and terms."""
-    income = Column("income", Kind.NUMERIC, nullable=True)
-    age = Column("age", Kind.INTEGER)
-    member = Column("member", Kind.BOOLEAN)
-    colour, size = Column("colour", Kind.CATEGORICAL), Column("size", Kind.CATEGORICAL)
-    basket, shelf = Column("basket", Kind.ITEMS, False), Column("shelf", Kind.ITEMS, False)
+    """The vectorised loss against a plain loop over rows, columns and terms, reading the
+    decoder's outputs at the positions the layout's documentation gives."""
+    schema = Schema((Column("income", Kind.NUMERIC, nullable=True),
+                     Column("colour", Kind.CATEGORICAL), Column("basket", Kind.ITEMS, False),
+                     Column("age", Kind.INTEGER, nullable=False),
+                     Column("member", Kind.BOOLEAN, nullable=False),
+                     Column("size", Kind.CATEGORICAL, nullable=False),
+                     Column("shelf", Kind.ITEMS, False)))
     bins = 4
-    features = Features((Feature("income", income, Role.VALUE, bins=bins),
-                         Feature("colour", colour, Role.CATEGORY, classes=5),
-                         Feature("basket", basket, Role.ITEMS, classes=6),
-                         Feature("income__null", income, Role.FLAG),
-                         Feature("age", age, Role.VALUE, bins=bins),
-                         Feature("member", member, Role.FLAG),
-                         Feature("size", size, Role.CATEGORY, classes=3),
-                         Feature("shelf", shelf, Role.ITEMS, classes=4)))
+    layout = Layout.of(schema, {"colour": 3, "size": 1, "basket": 6, "shelf": 4}, bins=bins)
+    # The documented output order: a scalar each (income, age, member, basket__size,
+    # shelf__size), the value scalars' bins, the nullable scalars' null logits (income),
+    # the categoricals' logits (colour: 3 + 2, size: 1 + 2), the item sets' (6, 4).
+    scalars = ["income", "age", "member", "basket__size", "shelf__size"]
+    values = ["income", "age", "basket__size", "shelf__size"]
+    bin_at = {name: 5 + bins * i for i, name in enumerate(values)}
+    null_at = 5 + bins * 4
+    categories = {"colour": (null_at + 1, 5), "size": (null_at + 6, 3)}
+    item_at = {"basket": (null_at + 9, 6), "shelf": (null_at + 15, 4)}
+    width = null_at + 19
+    owner = {"basket__size": "basket__size", "shelf__size": "shelf__size"}
     scales = {"income": 0.5, "income__bins": 1.2, "income__null": 0.3, "age": 2.0,
               "age__bins": 1.1, "member": 0.6, "colour": 1.4, "size": 0.9, "basket": 2.5,
-              "shelf": 1.5}
-    autoencoder = model.Autoencoder(features, code_size=2, hidden=(4,), scales=scales)
+              "shelf": 1.5, "basket__size": 0.7, "basket__size__bins": 1.3,
+              "shelf__size": 0.8, "shelf__size__bins": 1.6}
+    model = autoencoder.Autoencoder(layout, code_size=2, hidden=(4,), scales=scales)
     rng = np.random.default_rng(1)
     rows = 6
-    inputs = {"income": rng.normal(size=rows).astype(np.float32),
-              "income__null": np.array([0, 1, 0, 0, 1, 0], np.float32),
-              "age": rng.normal(size=rows).astype(np.float32),
-              "member": rng.integers(0, 2, rows).astype(np.float32),
-              "colour": rng.integers(0, 5, rows), "size": rng.integers(0, 3, rows),
-              "basket": np.array([np.array(s) for s in ([0, 5], [2], [1, 1, 3], [4, 0, 2, 5],
-                                                        [3], [5, 1])] + [None], object)[:-1],
-              "shelf": np.array([np.array(s) for s in ([1], [0, 3], [2], [], [3, 3], [0])]
-                                + [None], object)[:-1]}
-    raw = rng.normal(size=(rows, features.output_width)).astype(np.float32)
-    outputs = autoencoder.roles.split(raw)
-    got = np.asarray(autoencoder.reconstruction_error(autoencoder.roles.inputs(inputs), raw))
+    baskets = [[0, 5], [2], [1, 1, 3], [4, 0, 2, 5], [3], [5, 1]]
+    shelves = [[1], [0, 3], [2], [], [3, 3], [0]]
+    target = rng.normal(size=(rows, 5)).astype(np.float32)
+    target[:, 2] = rng.integers(0, 2, rows)  # member is 0/1
+    nulls = np.zeros((rows, 5), np.float32)
+    nulls[[1, 4], 0] = 1.0
+    target[[1, 4], 0] = 0.0
+    inputs = {SCALARS: target, NULLS: nulls,
+              CATEGORIES: np.stack([rng.integers(0, 5, rows), rng.integers(0, 3, rows)], 1),
+              items_of("basket"): _padded(baskets, 6), items_of("shelf"): _padded(shelves, 4)}
+    raw = rng.normal(size=(rows, width)).astype(np.float32)
+    assert layout.outputs.width == width
+    got = np.asarray(model.reconstruction_error(inputs, raw))
 
     for r in range(rows):
         columns: dict[str, list[float]] = {}
-        for f in features:
-            out = np.asarray(outputs[f.name])[r]
-            target = inputs[f.name][r]
-            if f.role is Role.CATEGORY:
-                terms = {f.name: -_log_softmax(list(out))[int(target)]}
-            elif f.role is Role.ITEMS:  # Mult-VAE's multinomial log-likelihood of the set
-                terms = {f.name: -sum(_log_softmax(list(out))[i] for i in set(target.tolist()))}
-            elif f.role is Role.FLAG:
-                p = 1.0 / (1.0 + math.exp(-float(out)))
-                terms = {f.name: -(target * math.log(p) + (1 - target) * math.log(1 - p))}
+        for j, name in enumerate(scalars):
+            null = nulls[r, j] == 1
+            if name == "member":
+                terms = {name: _cross_entropy(raw[r, j], target[r, j])}
             else:
-                null = f.name == "income" and inputs["income__null"][r] == 1
-                level = 0.5 * math.erfc(-float(target) / math.sqrt(2.0))
+                level = 0.5 * math.erfc(-float(target[r, j]) / math.sqrt(2.0))
                 b = min(int(level * bins), bins - 1)
-                logits = list(np.asarray(outputs[f.name + "__bins"])[r])
-                terms = {f.name: 0.0 if null else (float(target) - float(out)) ** 2,
-                         f.name + "__bins": 0.0 if null else -_log_softmax(logits)[b]}
-            for name, term in terms.items():
-                columns.setdefault(f.column.name, []).append(term / scales[name])
+                logits = list(raw[r, bin_at[name]:bin_at[name] + bins])
+                terms = {name: 0.0 if null else (float(target[r, j]) - float(raw[r, j])) ** 2,
+                         name + "__bins": 0.0 if null else -_log_softmax(logits)[b]}
+            if name == "income":
+                terms["income__null"] = _cross_entropy(raw[r, null_at], nulls[r, 0])
+            for term, value in terms.items():
+                columns.setdefault(owner.get(name, name), []).append(value / scales[term])
+        for j, (name, (start, classes)) in enumerate(categories.items()):
+            logits = list(raw[r, start:start + classes])
+            columns[name] = [-_log_softmax(logits)[int(inputs[CATEGORIES][r, j])]
+                             / scales[name]]
+        for name, sets in (("basket", baskets), ("shelf", shelves)):
+            start, classes = item_at[name]
+            log_p = _log_softmax(list(raw[r, start:start + classes]))
+            columns[name] = [-sum(log_p[i] for i in set(sets[r])) / scales[name]]
         expected = sum(sum(t) / len(t) for t in columns.values()) / len(columns)
         assert got[r] == pytest.approx(expected, rel=1e-4)
+
+
+def _padded(sets: list[list[int]], pad: int) -> np.ndarray:
+    longest = max(len(s) for s in sets)
+    return np.array([s + [pad] * (longest - len(s)) for s in sets], np.int64)
 
 
 @pytest.mark.parametrize("rows, epochs, batch, period, periods", [
@@ -147,7 +169,7 @@ def test_the_schedule_fits_the_table(rows, epochs, batch, period, periods):
 def test_a_warning_when_training_ran_out_of_steps_while_improving(caplog):
     schedule = Schedule(batch_size=256, steps_per_pass=100, period=100, periods=20)
     options = ModelOptions(patience=10)
-    with caplog.at_level(logging.WARNING, logger="aepipe.training"):
+    with caplog.at_level(logging.WARNING, logger="aepipe.model.fitting"):
         _warn_if_still_improving(list(np.linspace(1.0, 0.5, 20)), 19, schedule, options)
         assert "still improving" in caplog.text and "step 2000 of 2000" in caplog.text
         caplog.clear()
@@ -164,17 +186,40 @@ def test_the_mixture_prior_fits_as_well_as_scikit_learn():
                             rng.normal(4, 0.5, (2000, 3)) * [1, 2, 1],
                             rng.multivariate_normal([-3, 3, 0], np.diag([0.3, 0.1, 1]), 1000)])
     ours = GaussianMixturePrior.fit_em(codes, components=3, seed=0)
-    log_density = ours._log_densities(codes)
-    ours_score = np.mean(np.log(np.exp(log_density).sum(axis=1)))
     theirs = GaussianMixture(3, reg_covar=1e-4, random_state=0, n_init=3).fit(codes)
-    assert ours_score == pytest.approx(theirs.score(codes), abs=0.01)
+    assert _log_likelihood(ours, codes) == pytest.approx(theirs.score(codes), abs=0.01)
     assert sorted(ours.weights) == pytest.approx(sorted(theirs.weights_), abs=0.01)
 
 
+def _log_likelihood(mixture: GaussianMixturePrior, codes: np.ndarray) -> float:
+    """The mean log-density of the codes under a mixture, by a plain loop over components."""
+    densities = np.zeros(len(codes))
+    for weight, mean, covariance in zip(mixture.weights, mixture.means, mixture.covariances):
+        centred = codes - mean
+        mahalanobis = np.einsum("nd,de,ne->n", centred, np.linalg.inv(covariance), centred)
+        normaliser = np.sqrt((2 * np.pi) ** codes.shape[1] * np.linalg.det(covariance))
+        densities += weight * np.exp(-0.5 * mahalanobis) / normaliser
+    return float(np.mean(np.log(densities)))
+
+
+def test_samples_from_the_mixture_follow_its_components():
+    """The prior inside the SavedModel draws a component by its weight, then its normal."""
+    mixture = GaussianMixturePrior(np.array([0.25, 0.75]), np.array([[-5.0, 0.0], [5.0, 1.0]]),
+                                   np.array([np.eye(2) * 0.25, [[1.0, 0.5], [0.5, 1.0]]]))
+    rng = np.random.default_rng(0)
+    codes = np.asarray(mixture.codes(rng.standard_normal((20_000, 2), dtype=np.float32),
+                                     rng.random((20_000, 1), dtype=np.float32)))
+    second = codes[:, 0] > 0
+    assert second.mean() == pytest.approx(0.75, abs=0.01)
+    np.testing.assert_allclose(np.cov(codes[second].T), [[1.0, 0.5], [0.5, 1.0]], atol=0.05)
+    np.testing.assert_allclose(codes[~second].std(axis=0), [0.5, 0.5], atol=0.02)
+
+
 def test_every_model_and_prior_option_names_a_kind():
-    assert set(options.MODELS) == set(model.MODELS)
+    assert set(options.MODELS) == set(autoencoder.MODELS)
     assert set(options.PRIORS) == set(prior.PRIORS)
-    assert all(issubclass(kind, model.Autoencoder) for kind in model.MODELS.values())
+    assert all(issubclass(kind, autoencoder.Autoencoder)
+               for kind in autoencoder.MODELS.values())
     assert all(issubclass(kind, prior.Prior) for kind in prior.PRIORS.values())
     with pytest.raises(OptionsError, match="prior"):
         ModelOptions(prior="diffusion")
@@ -191,7 +236,7 @@ def test_unset_shape_options_take_the_default_of_the_tables_kind():
 
 
 def test_validation_recall_counts_hidden_items_among_the_best_unseen_ones():
-    from aepipe.training import RECALL_AT, _recall
+    from aepipe.model.fitting import RECALL_AT, _recall
 
     rng = np.random.default_rng(3)
     rows, items = 40, 60

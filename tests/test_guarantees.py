@@ -11,8 +11,8 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from aepipe import datasets
-from aepipe.cli import main
-from conftest import ROOT, kill_training_at_first_validation
+from pipelines.cli import main
+from tests.helpers import ROOT, kill_training_at_first_validation
 
 
 def test_the_manifest_lists_a_digest_of_every_file(trained_model_dir):
@@ -69,7 +69,7 @@ def test_a_killed_retraining_leaves_the_previous_model_intact(trained_model_dir,
 
 def _write_sample_schema(path, parquet_path):
     """The schema of the session's sample files (Adult's, with a key and a timestamp)."""
-    from pipelines.infer_schema import infer_from_files
+    from aepipe.table.inference import infer_from_files
 
     schema = infer_from_files(parquet_path)
     assert schema["id"].kind.value == "key"
@@ -85,7 +85,7 @@ def test_retraining_in_multi_processing_mode_gives_the_same_model(
         trained_model_dir, adult_files, sample_schema, tmp_path):
     """The session's model was trained in memory; the same data, options and seed in
     DirectRunner's multi_processing mode with 2 workers give the same model."""
-    from aepipe.model_dir import ModelDirectory
+    from aepipe.store.reader import ModelDirectory
 
     sample_schema.save(str(tmp_path / "schema.yaml"))
     again = tmp_path / "again"

@@ -8,9 +8,9 @@ import pyarrow as pa
 import pytest
 
 from aepipe.errors import ModelDirError
-from aepipe.manifest import FORMAT_VERSION, Manifest, TrainingRun
+from aepipe.store.manifest import FORMAT_VERSION, Manifest, TrainingRun
 from aepipe.options import ModelOptions
-from aepipe.schema import Column, Kind, Schema
+from aepipe.table.schema import Column, Kind, Schema
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from aepipe import marginal
+from aepipe.transform import marginal
 
 
 def _knots(values: np.ndarray) -> tf.Tensor:

@@ -15,8 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from aepipe import metrics
-from aepipe.schema import Column, Kind, Schema
+from aepipe.evaluation import metrics
+from aepipe.table.schema import Column, Kind, Schema
 
 SCHEMA = Schema((Column("x", Kind.NUMERIC), Column("y", Kind.NUMERIC),
                  Column("n", Kind.INTEGER), Column("c", Kind.CATEGORICAL),

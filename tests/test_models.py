@@ -14,10 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from aepipe.errors import OptionsError
-from aepipe.model_dir import ModelDirectory
+from aepipe.store.reader import ModelDirectory
 from aepipe.options import ModelOptions
-from aepipe.quality import reconstruction_quality
-from conftest import train_sample_model
+from aepipe.evaluation.reconstruction import reconstruction_quality
+from tests.helpers import train_sample_model
+from aepipe.options import SampleOptions
 from pipelines.sample import sample
 
 ROWS = 5000
@@ -39,7 +40,8 @@ def ae_dir(adult_files, sample_schema, tmp_path_factory) -> str:
 def model_and_sample(request, trained_model_dir, ae_dir, tmp_path_factory):
     model_dir = trained_model_dir if request.param == "vae" else ae_dir
     prefix = str(tmp_path_factory.mktemp(f"{request.param}-sample") / "synthetic")
-    assert sample(model_dir=model_dir, num_rows=ROWS, seed=5, output=prefix) == ROWS
+    assert sample(model_dir=model_dir, options=SampleOptions(num_rows=ROWS, seed=5),
+                  output=prefix) == ROWS
     return ModelDirectory(model_dir), pq.read_table(sorted(glob.glob(prefix + "-*.parquet")))
 
 
@@ -115,7 +117,7 @@ def test_codes_are_deterministic(model_and_sample, adult_files, tmp_path):
         import sys
         import numpy as np
         import pyarrow.parquet as pq
-        from aepipe.model_dir import ModelDirectory
+        from aepipe.store.reader import ModelDirectory
         batch = pq.read_table(sys.argv[2]).to_batches()[0]
         np.save(sys.argv[3], ModelDirectory(sys.argv[1]).encode(batch)[0])
     """)

@@ -21,10 +21,10 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.io.filesystems import FileSystems
 
-from aepipe.fileio import list_tree
-from aepipe.model_dir import ModelDirectory
-from aepipe.options import ModelOptions
-from conftest import kill_training_at_first_validation
+from aepipe.io.files import list_tree
+from aepipe.store.reader import ModelDirectory
+from aepipe.options import ModelOptions, SampleOptions
+from tests.helpers import kill_training_at_first_validation
 BUCKET = "gs://aepipe-test"
 
 
@@ -105,7 +105,7 @@ def test_retraining_with_overwrite_leaves_nothing_of_the_old_model(gcs, adult_fi
 
 def test_encode_sample_and_evaluate_read_and_write_gs(gcs, gcs_model, adult_files, tmp_path):
     from pipelines.encode import encode
-    from pipelines.evaluate import evaluate
+    from tests.helpers import evaluate
     from pipelines.sample import sample
 
     holdout = f"{gcs}/data/holdout.parquet"
@@ -119,7 +119,8 @@ def test_encode_sample_and_evaluate_read_and_write_gs(gcs, gcs_model, adult_file
     table = pq.read_table(FileSystems.open(codes[0]))
     assert "ae_0" in table.column_names
 
-    assert sample(model_dir=gcs_model, num_rows=500, seed=3, output=f"{gcs}/synthetic/rows") == 500
+    assert sample(model_dir=gcs_model, options=SampleOptions(num_rows=500, seed=3),
+                  output=f"{gcs}/synthetic/rows") == 500
     synthetic = list_tree(f"{gcs}/synthetic")
     assert sum(pq.read_metadata(FileSystems.open(p)).num_rows for p in synthetic) == 500
 
@@ -177,4 +178,5 @@ def test_train_retrain_encode_and_sample_on_s3(s3, adult_files, sample_schema):
     assert counters["rows_written"] == 1000
     assert pq.read_table(FileSystems.open(list_tree(f"{s3}/codes")[0])).schema.names[-1] == \
         "ae_score"
-    assert sample(model_dir=model_dir, num_rows=300, seed=1, output=f"{s3}/synthetic/rows") == 300
+    assert sample(model_dir=model_dir, options=SampleOptions(num_rows=300, seed=1),
+                  output=f"{s3}/synthetic/rows") == 300

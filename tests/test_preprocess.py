@@ -8,15 +8,15 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pytest
-import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from aepipe.batches import to_model_inputs, to_tft_feed
-from aepipe.preprocess import (CATEGORIES, NULLS, SCALARS, feed_tensors, preprocessing_fn,
-                               read_statistics, read_vocabularies, tensor_adapter_config)
-from aepipe.schema import Column, Kind, Schema
+from aepipe.table.arrow import signature_inputs
+from aepipe.table.layout import CATEGORIES, NULLS, SCALARS, Layout
+from aepipe.table.schema import Column, Kind, Schema
+from aepipe.transform.feed import feed_tensors, tensor_adapter_config, to_feed
+from aepipe.transform.preprocess import preprocessing_fn, read_statistics, read_vocabularies
 
 TOP_K = 3
 SCHEMA = Schema((
@@ -26,6 +26,7 @@ SCHEMA = Schema((
     Column("size", Kind.CATEGORICAL, nullable=False),
     Column("n", Kind.INTEGER, nullable=False),
 ))
+LAYOUT = Layout.of(SCHEMA)
 
 
 def _rows(count: int, seed: int) -> pa.RecordBatch:
@@ -46,17 +47,18 @@ def transform_output(tmp_path_factory):
     batches = [_rows(400, 0), _rows(400, 1)]
     with beam.Pipeline(options=PipelineOptions([])) as pipeline:
         with tft_beam.Context(temp_dir=str(work / "tmp")):
-            feed = pipeline | beam.Create(batches) | beam.Map(to_tft_feed, SCHEMA)
-            transform_fn = ((feed, tensor_adapter_config(SCHEMA))
-                            | tft_beam.AnalyzeDataset(preprocessing_fn(SCHEMA, top_k=TOP_K)))
+            feed = pipeline | beam.Create(batches) | beam.Map(to_feed, LAYOUT)
+            transform_fn = ((feed, tensor_adapter_config(LAYOUT))
+                            | tft_beam.AnalyzeDataset(preprocessing_fn(
+                                LAYOUT, vocabulary_size=TOP_K, item_vocabulary_size=TOP_K)))
             _ = transform_fn | tft_beam.WriteTransformFn(str(work / "out"))
     return tft.TFTransformOutput(str(work / "out")), pa.Table.from_batches(batches)
 
 
 def _transform(output, batch: pa.RecordBatch) -> dict:
     layer = output.transform_features_layer()
-    raw = {k: tf.constant(v) for k, v in to_model_inputs(batch, SCHEMA).items()}
-    return {k: v.numpy() for k, v in layer(feed_tensors(raw, SCHEMA)).items()}
+    raw = signature_inputs(batch, SCHEMA.modelled)
+    return {k: v.numpy() for k, v in layer(feed_tensors(raw, LAYOUT)).items()}
 
 
 def _expected_vocabulary(values: list) -> list[str]:
@@ -68,7 +70,7 @@ def _expected_vocabulary(values: list) -> list[str]:
 def test_each_column_gets_its_top_k_vocabulary_ties_to_the_larger_value(transform_output):
     output, table = transform_output
     transformed = _transform(output, table.to_batches()[0].slice(0, 1))
-    vocabularies = read_vocabularies(transformed, SCHEMA)
+    vocabularies = read_vocabularies(transformed, LAYOUT)
     assert vocabularies["colour"] == _expected_vocabulary(table.column("colour").to_pylist())
     assert vocabularies["size"] == ["xl", "s", "m"]  # four-way tie of equal counts
 
@@ -80,7 +82,7 @@ def test_values_map_to_their_index_unseen_to_v_and_null_to_v_plus_one(transform_
         "x": pa.array([1.0, None, 2.0, 3.0, 4.0]), "flag": pa.array([True] * 5),
         "size": pa.array(["m", "l", "xl", "s", "huge"]), "n": pa.array([1, 2, 3, 4, 5])})
     transformed = _transform(output, probe)
-    vocabularies = read_vocabularies(transformed, SCHEMA)
+    vocabularies = read_vocabularies(transformed, LAYOUT)
     for j, name in enumerate(["colour", "size"]):
         vocabulary = vocabularies[name]
         expected = [len(vocabulary) + 1 if v is None
@@ -92,7 +94,7 @@ def test_values_map_to_their_index_unseen_to_v_and_null_to_v_plus_one(transform_
 def test_statistics_of_the_stacked_columns_are_each_column_s_own(transform_output):
     output, table = transform_output
     transformed = _transform(output, table.to_batches()[0].slice(0, 2))
-    statistics = read_statistics(transformed, SCHEMA)
+    statistics = read_statistics(transformed, LAYOUT)
     for name in ["x", "flag", "n"]:
         values = [float(v) for v in table.column(name).to_pylist() if v is not None]
         stats = statistics[name]

@@ -17,13 +17,15 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from aepipe import datasets
-from aepipe.batches import (SCALAR_FEED, feed_columns, item_feed, row_hashes, split_valid,
-                            to_tft_feed)
 from aepipe.errors import OptionsError, SchemaError
-from aepipe.options import ModelOptions
-from aepipe.schema import Column, Kind, Schema, infer_schema
+from aepipe.options import ModelOptions, RecommendOptions, SampleOptions
+from aepipe.table.inference import infer_schema
+from aepipe.table.layout import SCALARS, Layout, items_of
+from aepipe.table.rows import row_hashes, split_valid
+from aepipe.table.schema import Column, Kind, Schema
+from aepipe.transform.feed import to_feed
 
-from conftest import train_sample_model
+from tests.helpers import train_sample_model
 
 USERS, HOLDOUT = 900, 100
 SCHEMA = Schema.from_dict({"columns": [
@@ -68,12 +70,12 @@ def test_the_feed_carries_each_set_and_its_size():
     batch = pa.RecordBatch.from_pydict({
         "user_id": pa.array([1, 2, 3]), "segment": pa.array(["a", None, "b"]),
         "visits": pa.array([5, 6, None]), "items": pa.array(sets, pa.list_(pa.int64()))})
-    feed = to_tft_feed(batch, SCHEMA)
-    scalars = [c.name for c in feed_columns(SCHEMA).scalars]
-    assert scalars == ["visits", "items__size"]
-    rows = feed.column(SCALAR_FEED).to_pylist()
+    layout = Layout.of(SCHEMA)
+    feed = to_feed(batch, layout)
+    assert [c.name for c in layout.scalars] == ["visits", "items__size"]
+    rows = feed.column(SCALARS).to_pylist()
     assert [row[1] for row in rows] == [len(s) for s in sets]
-    assert feed.column(item_feed("items")).to_pylist() == [
+    assert feed.column(items_of("items")).to_pylist() == [
         [str(i).encode() for i in s] for s in sets]
 
 
@@ -109,7 +111,7 @@ def interactions_files(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def items_model(interactions_files, tmp_path_factory):
-    from aepipe.model_dir import ModelDirectory
+    from aepipe.store.reader import ModelDirectory
 
     model_dir = os.path.join(str(tmp_path_factory.mktemp("items-model")), "model")
     train_sample_model(interactions_files["train"], MODEL_SCHEMA, model_dir,
@@ -118,7 +120,7 @@ def items_model(interactions_files, tmp_path_factory):
 
 
 def _recommender(model, k: int, exclude_seen: bool):
-    from aepipe.recommend import BatchRecommender, RecommendOptions
+    from aepipe.beam.recommend import BatchRecommender
 
     return BatchRecommender(model, model.manifest.input_arrow_schema,
                             RecommendOptions(top_k=k, exclude_seen=exclude_seen,
@@ -149,8 +151,8 @@ def test_the_recommend_transform_sends_rows_with_no_known_item_to_the_dead_lette
         items_model, interactions_files):
     from apache_beam.io.parquetio import ReadFromParquetBatched
 
-    from aepipe.recommend import Recommend, RecommendOptions
-    from aepipe.validate import ValidateBatches
+    from aepipe.beam.recommend import Recommend
+    from aepipe.beam.validate import ValidateBatches
 
     holdout = pq.read_table(interactions_files["holdout"]).slice(0, 5)
     unknown = holdout.slice(0, 2).set_column(
@@ -178,7 +180,6 @@ def _flat(name: str):
 
 def test_the_recommend_job_balances_its_counts_and_refuses_a_model_without_sets(
         items_model, interactions_files, trained_model_dir, tmp_path):
-    from aepipe.recommend import RecommendOptions
     from pipelines.recommend import recommend
 
     output = str(tmp_path / "recs" / "top")
@@ -200,9 +201,9 @@ def test_the_recommend_job_balances_its_counts_and_refuses_a_model_without_sets(
 
 def test_sampled_sets_are_distinct_known_items_at_the_training_frequencies(
         items_model, interactions_files):
-    from aepipe.sample import BlockSampler
+    from aepipe.beam.sample import BlockSampler
 
-    synthetic = BlockSampler(items_model, num_rows=2000, seed=4)(0)
+    synthetic = BlockSampler(items_model, SampleOptions(num_rows=2000, seed=4))(range(2000))
     assert synthetic.schema.field("items").type == pa.list_(pa.int64())
     assert synthetic.schema.field("liked").type == pa.list_(pa.string())
     sets = synthetic.column("items").to_pylist()
@@ -230,7 +231,7 @@ def test_rows_with_item_sets_encode_to_finite_codes(items_model, interactions_fi
 
 
 def test_a_set_that_is_not_a_list_is_refused_before_any_work(tmp_path):
-    from aepipe.validate import check_inputs
+    from aepipe.beam.validate import check_inputs
 
     path = str(tmp_path / "flat.parquet")
     pq.write_table(pa.table({"user_id": [1], "segment": ["a"], "visits": [2],

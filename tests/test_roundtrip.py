@@ -1,15 +1,17 @@
 """Property: any table within a schema survives Arrow -> signature inputs -> Arrow with its types
-and null positions (values exactly, floats to float32 precision, the signatures' dtype)."""
+and null positions (values exactly, floats to float32 precision, the signatures' dtype), and the
+tf.Transform feed holds every cell where the layout says."""
 
 import numpy as np
 import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aepipe.batches import (CATEGORY_FEED, CATEGORY_NULL_FEED, SCALAR_FEED, feed_columns,
-                            from_model_outputs, split_valid, to_model_inputs, to_tft_feed)
-from aepipe.features import null_flag
-from aepipe.schema import Column, Kind, Schema
+from aepipe.table.arrow import arrow_column, signature_inputs
+from aepipe.table.layout import CATEGORIES, SCALARS, Layout
+from aepipe.table.rows import split_valid
+from aepipe.table.schema import Column, Kind, Schema
+from aepipe.transform.feed import CATEGORY_NULLS, to_feed
 
 SCHEMA = Schema((
     Column("x", Kind.NUMERIC), Column("n", Kind.INTEGER), Column("small", Kind.INTEGER),
@@ -38,10 +40,10 @@ def tables(draw):
 @settings(max_examples=150, deadline=None)
 @given(tables())
 def test_model_inputs_round_trip_to_the_same_arrow_columns(batch):
-    inputs = to_model_inputs(batch, SCHEMA)
+    inputs = signature_inputs(batch, SCHEMA.modelled)
     for field in TYPES:
         column = SCHEMA[field.name]
-        rebuilt = from_model_outputs(inputs, column, field.type)
+        rebuilt = arrow_column(inputs, column, field.type)
         assert rebuilt.type == field.type
         assert rebuilt.is_null().equals(batch.column(field.name).is_null())
         assert rebuilt.equals(batch.column(field.name)), field.name
@@ -54,25 +56,25 @@ def test_item_sets_round_trip_through_the_signature_inputs(words, numbers):
     for sets, arrow_type in ((words, pa.list_(pa.string())), (numbers, pa.list_(pa.int64()))):
         column = Column("basket", Kind.ITEMS, nullable=False)
         batch = pa.RecordBatch.from_pydict({"basket": pa.array(sets, arrow_type)})
-        inputs = to_model_inputs(batch, Schema((column,)))
-        assert inputs["basket__size"].tolist() == [len(s) for s in sets]
-        assert from_model_outputs(inputs, column, arrow_type).equals(batch.column("basket"))
+        inputs = signature_inputs(batch, (column,))
+        assert inputs["basket__size"].numpy().tolist() == [len(s) for s in sets]
+        assert arrow_column(inputs, column, arrow_type).equals(batch.column("basket"))
 
 
 @settings(max_examples=150, deadline=None)
 @given(tables())
 def test_tft_feed_holds_each_row_s_cells_in_schema_order_with_nulls_marked(batch):
-    feed = to_tft_feed(batch, SCHEMA).to_pydict()
-    scalars, categoricals, _ = feed_columns(SCHEMA)
+    layout = Layout.of(SCHEMA)
+    feed = to_feed(batch, layout).to_pydict()
     for r in range(batch.num_rows):
-        for value, column in zip(feed[SCALAR_FEED][r], scalars):
+        for value, column in zip(feed[SCALARS][r], layout.scalars):
             original = batch.column(column.name)[r].as_py()
             if original is None:
                 assert np.isnan(value)
             else:
                 assert value == np.float32(original)
-        for value, null, column in zip(feed[CATEGORY_FEED][r], feed[CATEGORY_NULL_FEED][r],
-                                       categoricals):
+        for value, null, column in zip(feed[CATEGORIES][r], feed[CATEGORY_NULLS][r],
+                                       layout.categoricals):
             original = batch.column(column.name)[r].as_py()
             assert null == (original is None)
             assert value == (b"" if original is None else str(original).encode())

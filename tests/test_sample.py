@@ -14,9 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from aepipe.cli import main
-from aepipe.model_dir import ModelDirectory
-from aepipe.sample import BLOCK_ROWS
+from pipelines.cli import main
+from aepipe.store.reader import ModelDirectory
+from aepipe.beam.sample import BLOCK_ROWS
+from aepipe.options import SampleOptions
 from pipelines.sample import sample
 
 ROWS = 2 * BLOCK_ROWS + 1000  # three blocks, the last one partial
@@ -31,8 +32,9 @@ def read_sample(prefix) -> pa.Table:
 @pytest.fixture(scope="module")
 def synthetic(trained_model_dir, tmp_path_factory):
     prefix = str(tmp_path_factory.mktemp("sample") / "synthetic")
-    assert sample(model_dir=trained_model_dir, num_rows=ROWS, seed=11, output=prefix,
-                  key_prefix="syn-") == ROWS
+    assert sample(model_dir=trained_model_dir,
+                  options=SampleOptions(num_rows=ROWS, seed=11, key_prefix="syn-"),
+                  output=prefix) == ROWS
     return read_sample(prefix)
 
 
@@ -86,15 +88,17 @@ def _frequencies(column) -> dict:
 
 
 def test_same_seed_same_rows_whatever_the_shards(synthetic, trained_model_dir, tmp_path):
-    sample(model_dir=trained_model_dir, num_rows=ROWS, seed=11, output=str(tmp_path / "s3"),
-           shards=3, key_prefix="syn-")
+    sample(model_dir=trained_model_dir,
+           options=SampleOptions(num_rows=ROWS, seed=11, key_prefix="syn-"),
+           output=str(tmp_path / "s3"), num_shards=3)
     assert len(glob.glob(str(tmp_path / "s3-*"))) == 3
     assert read_sample(tmp_path / "s3").equals(synthetic)
 
 
 def test_a_different_seed_gives_different_rows(synthetic, trained_model_dir, tmp_path):
-    sample(model_dir=trained_model_dir, num_rows=ROWS, seed=12, output=str(tmp_path / "other"),
-           key_prefix="syn-")
+    sample(model_dir=trained_model_dir,
+           options=SampleOptions(num_rows=ROWS, seed=12, key_prefix="syn-"),
+           output=str(tmp_path / "other"))
     other = read_sample(tmp_path / "other")
     assert other.schema.equals(synthetic.schema)
     assert not other.column("fnlwgt").equals(synthetic.column("fnlwgt"))
@@ -156,16 +160,16 @@ def test_sample_transform_in_a_test_pipeline(trained_model_dir):
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
 
-    from aepipe.sample import Sample
+    from aepipe.beam.sample import Sample
 
     with TestPipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
-        batches = p | Sample(trained_model_dir, num_rows=BLOCK_ROWS + 5, seed=3)
+        batches = p | Sample(trained_model_dir, SampleOptions(num_rows=BLOCK_ROWS + 5, seed=3))
         sizes = batches | beam.Map(lambda b: b.num_rows)
         assert_that(sizes, equal_to([BLOCK_ROWS, 5]))
 
 
 def test_the_distance_guard_drops_copies_and_keeps_distant_rows(trained_model, adult_files):
-    from aepipe.privacy import DistanceGuard, model_space
+    from aepipe.evaluation.guard import DistanceGuard, model_space
 
     real = pq.read_table(adult_files["train"]).combine_chunks().to_batches()[0]
     guard = DistanceGuard(trained_model, model_space(trained_model, real.slice(0, 100)), 0.5)
@@ -186,14 +190,14 @@ def test_sampling_with_a_minimum_distance_reports_what_it_dropped(trained_model_
     rows = 3000
     assert main(["sample", "--model-dir", trained_model_dir, "--num-rows", str(rows),
                  "--seed", "4", "--output", str(tmp_path / "guarded"),
-                 "--min-distance", "1.0", "--reference", adult_files["train"]]) == 0
+                 "--min-distance", "1.0", "--real", adult_files["train"]]) == 0
     kept = read_sample(tmp_path / "guarded")
     dropped = rows - kept.num_rows
     assert any(r.getMessage() == f"dropped {dropped} synthetic rows closer than 1 to a "
-               "reference row" for r in caplog.records)
+               "training row" for r in caplog.records)
     assert 0 < dropped < rows
     # The oracle: the same rows without the guard, and each one's nearest training row by brute
-    # force over the transform signature's outputs, laid out here (not by aepipe.privacy).
+    # force over the transform signature's outputs (not by aepipe.evaluation.guard).
     assert main(["sample", "--model-dir", trained_model_dir, "--num-rows", str(rows),
                  "--seed", "4", "--output", str(tmp_path / "unguarded")]) == 0
     everything = read_sample(tmp_path / "unguarded")
@@ -208,24 +212,11 @@ def test_sampling_with_a_minimum_distance_reports_what_it_dropped(trained_model_
 
 
 def _input_space(model, table: pa.Table) -> np.ndarray:
-    """Rows as the encoder reads them, from the `transform` signature's outputs: per modelled
-    column in schema order, a categorical's index one-hot over its vocabulary plus the
-    out-of-vocabulary and null classes, or a number's (boolean's) value then, when the column is
-    nullable, its null flag."""
-    parts = [model.transform(batch) for batch in table.to_batches(max_chunksize=4096)]
-    values = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-    columns = []
-    for column in model.manifest.schema.to_dict()["columns"]:
-        name, kind = column["name"], column["kind"]
-        if kind == "categorical":
-            one_hot = np.zeros((table.num_rows, len(model.manifest.vocabularies[name]) + 2))
-            one_hot[np.arange(table.num_rows), values[name]] = 1.0
-            columns.append(one_hot)
-        elif kind in ("numeric", "integer", "boolean"):
-            columns.append(values[name][:, None])
-            if column["nullable"]:
-                columns.append(values[name + "__null"][:, None])
-    return np.concatenate(columns, axis=1).astype(np.float64)
+    """Rows as the encoder reads them: the `transform` signature's output."""
+    signature = model.saved_model.signatures["transform"]
+    parts = [signature(**model.inputs(batch))["features"].numpy()
+             for batch in table.to_batches(max_chunksize=4096)]
+    return np.concatenate(parts).astype(np.float64)
 
 
 def _nearest_distances(rows: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -240,7 +231,7 @@ def _nearest_distances(rows: np.ndarray, reference: np.ndarray) -> np.ndarray:
 def test_a_minimum_distance_without_reference_is_refused(trained_model_dir, tmp_path, caplog):
     assert main(["sample", "--model-dir", trained_model_dir, "--num-rows", "5", "--seed", "1",
                  "--output", str(tmp_path / "x"), "--min-distance", "1"]) == 2
-    assert "--reference" in error_of(caplog)
+    assert "--real" in error_of(caplog)
 
 
 # Training keys that naive fresh keys would repeat: integers 0..N-1 (shuffled), and strings
@@ -251,8 +242,8 @@ KEYED_ROWS = 600
 @pytest.fixture(scope="module")
 def keyed_training(tmp_path_factory) -> tuple[str, pa.Table]:
     from aepipe.options import ModelOptions
-    from aepipe.schema import Column, Kind, Schema
-    from conftest import train_sample_model
+    from aepipe.table.schema import Column, Kind, Schema
+    from tests.helpers import train_sample_model
 
     rng = np.random.default_rng(5)
     half = KEYED_ROWS // 2
@@ -289,8 +280,8 @@ def test_fresh_keys_never_equal_a_training_key(keyed_training, tmp_path, prefix)
     model_dir, table = keyed_training
     rows = 2 * KEYED_ROWS + 7
     options = {} if prefix is None else {"key_prefix": prefix}
-    assert sample(model_dir=model_dir, num_rows=rows, seed=2, output=str(tmp_path / "s"),
-                  **options) == rows
+    assert sample(model_dir=model_dir, options=SampleOptions(num_rows=rows, seed=2, **options),
+                  output=str(tmp_path / "s")) == rows
     synthetic = pq.read_table(sorted(glob.glob(str(tmp_path / "s-*.parquet"))))
     assert synthetic.schema.equals(table.schema, check_metadata=False)  # dates stay dates
     for name in ("cust", "sid"):
@@ -303,20 +294,20 @@ def test_fresh_keys_never_equal_a_training_key(keyed_training, tmp_path, prefix)
 
 def test_fresh_integer_keys_past_the_type_maximum_are_refused(keyed_training):
     from aepipe.errors import OptionsError
-    from aepipe.sample import BlockSampler
+    from aepipe.beam.sample import BlockSampler
 
     model = ModelDirectory(keyed_training[0])
     model.manifest.passthrough_ranges["cust"] = [0, 2**63 - 11]
-    BlockSampler(model, num_rows=10, seed=1)  # 2**63 - 10 … 2**63 - 1 fit int64
+    BlockSampler(model, SampleOptions(num_rows=10, seed=1))  # 2**63 - 10 … 2**63 - 1 fit
     with pytest.raises(OptionsError, match="'cust'"):
-        BlockSampler(model, num_rows=11, seed=1)
+        BlockSampler(model, SampleOptions(num_rows=11, seed=1))
 
 
 def test_a_model_trained_before_key_ranges_were_recorded_is_refused(keyed_training):
     from aepipe.errors import ModelDirError
-    from aepipe.sample import BlockSampler
+    from aepipe.beam.sample import BlockSampler
 
     model = ModelDirectory(keyed_training[0])
     del model.manifest.passthrough_ranges["sid"]
     with pytest.raises(ModelDirError, match="'sid'.*retrain"):
-        BlockSampler(model, num_rows=10, seed=1)
+        BlockSampler(model, SampleOptions(num_rows=10, seed=1))

@@ -2,8 +2,8 @@ import pyarrow as pa
 import pytest
 
 from aepipe.errors import SchemaError
-from aepipe.schema import Column, Kind, Schema, arrow_schema_from_json, arrow_schema_to_json
-from pipelines.infer_schema import infer_from_files
+from aepipe.table.schema import Column, Kind, Schema, arrow_schema_from_json, arrow_schema_to_json
+from aepipe.table.inference import infer_from_files
 
 
 def test_adult_schema_loads_with_every_kind_it_needs(adult_schema):

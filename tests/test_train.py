@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from aepipe.manifest import FORMAT_VERSION
-from aepipe.quality import reconstruction_quality
+from aepipe.store.manifest import FORMAT_VERSION
+from aepipe.evaluation.reconstruction import reconstruction_quality
 
 # Measured on this sample (4,000 training rows, default options: the VAE, seed 1): integer RMSE
 # about 0.5 standardised units, other numbers about 0.25, categorical accuracy about 0.8 on the
@@ -79,7 +79,7 @@ def test_decode_returns_original_units_and_types(trained_model, adult_files):
     code, score = trained_model.encode(holdout)
     assert code.shape == (holdout.num_rows, 8) and code.dtype == np.float32
     assert score.shape == (holdout.num_rows,) and np.all(score >= 0)
-    decoded = trained_model.decode(code)
+    decoded = {name: tensor.numpy() for name, tensor in trained_model.decode(code).items()}
     assert decoded["age"].dtype == np.int64
     stats = trained_model.manifest.statistics["age"]
     assert stats["min"] <= decoded["age"].min() and decoded["age"].max() <= stats["max"]
@@ -104,8 +104,18 @@ def test_null_and_unseen_categories_stay_distinguishable(trained_model):
     inputs = {name: tf.constant(values) for name, values in _one_row(trained_model).items()}
     inputs["workclass"] = tf.constant(["Never-seen-before", ""])
     inputs["workclass__null"] = tf.constant([False, True])
-    features = trained_model.saved_model.signatures["transform"](**inputs)
-    assert features["workclass"].numpy().tolist() == [size, size + 1]  # OOV bucket, then null
+    features = trained_model.saved_model.signatures["transform"](**inputs)["features"].numpy()
+    # The encoder's input, as documented: the scalars, the nullable scalars' null flags, then
+    # each categorical one-hot over its vocabulary, the out-of-vocabulary bucket and null.
+    scalars = [c for c in trained_model.schema.modelled
+               if c.kind.value in ("numeric", "integer", "boolean")]
+    start = len(scalars) + sum(c.nullable for c in scalars)
+    categoricals = [c.name for c in trained_model.schema.modelled
+                    if c.kind.value == "categorical"]
+    assert categoricals[0] == "workclass"
+    one_hot = features[:, start:start + size + 2]
+    assert one_hot.argmax(axis=1).tolist() == [size, size + 1]  # OOV bucket, then null
+    assert one_hot.sum(axis=1).tolist() == [1.0, 1.0]
 
 
 def _one_row(model):

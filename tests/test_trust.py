@@ -16,12 +16,13 @@ import shutil
 
 import numpy as np
 import pytest
-from apache_beam.utils.shared import Shared
 
-from aepipe import trust
-from aepipe.cli import main
 from aepipe.errors import ModelDirError
-from aepipe.model_dir import MANIFEST, SAVED_MODEL, ModelDirectory, file_digests, load_shared
+from aepipe.store import trust
+from aepipe.store.manifest import MANIFEST, SAVED_MODEL, file_digests
+from aepipe.store.reader import ModelDirectory
+from aepipe.table.layout import Layout
+from pipelines.cli import main
 
 
 def _errors(caplog) -> list[str]:
@@ -33,7 +34,7 @@ def hostile_model_dir(trained_model_dir: str, directory, effect, name: str = "ho
     scalar tensor, added to the outputs so that it cannot be pruned)."""
     import tensorflow as tf
 
-    from aepipe.export import raw_signature
+    from aepipe.model.export import raw_signature
 
     model = ModelDirectory(trained_model_dir)
     path = os.path.join(str(directory), name)
@@ -47,7 +48,7 @@ def hostile_model_dir(trained_model_dir: str, directory, effect, name: str = "ho
         return {"code": tf.zeros([rows, code_size]) + extra, "score": tf.zeros([rows]) + extra}
 
     module = tf.Module()
-    module.encode = tf.function(encode, input_signature=[raw_signature(model.schema)])
+    module.encode = tf.function(encode, input_signature=[raw_signature(Layout.of(model.schema))])
     tf.saved_model.save(module, os.path.join(path, SAVED_MODEL),
                         signatures={"encode": module.encode})
     manifest_path = os.path.join(path, MANIFEST)
@@ -190,9 +191,15 @@ def test_a_python_function_is_refused(trained_model_dir, tmp_path):
 
 def test_workers_check_before_loading(trained_model_dir, tmp_path, secret):
     path = hostile_model_dir(trained_model_dir, tmp_path, _reads(secret))
+    from aepipe.beam.inference import CoreHandler
+
     with pytest.raises(ModelDirError, match="ReadFile"):
-        load_shared(Shared(), path)
-    assert load_shared(Shared(), path, trust_model=True).saved_model is not None
+        CoreHandler(path, _loaded, done="checked").load_model()
+    assert CoreHandler(path, _loaded, done="checked", trust_model=True).load_model()
+
+
+def _loaded(model: ModelDirectory) -> bool:
+    return model.saved_model is not None
 
 
 def test_trust_model_runs_it(trained_model_dir, adult_files, tmp_path, caplog):
