@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 WORKDIR ?= demo-output
 
-.PHONY: demo test worker-check bench bench-quality clean
+.PHONY: demo test test-fast worker-check bench bench-quality clean
 
 $(STAMP): setup.py constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q tests
+
+# The quick part of the suite, for development: no test that trains a model of its own or runs
+# worker processes (CI runs everything, through `make test`).
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -m "not slow" tests
 
 # What Dataflow workers get (the Dockerfile's install), in a fresh venv outside the repository,
 # run end to end on the multi-process DirectRunner; needs neither .venv nor docker.

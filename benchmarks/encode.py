@@ -1,19 +1,22 @@
-"""Encode throughput: `aepipe encode` on the DirectRunner against the plain-loop limit.
+"""Encode throughput: `aepipe encode` on the DirectRunner against its plain loop, and the plain
+loop against the bare `encode` signature call.
 
-    .venv/bin/python benchmarks/encode.py [--sizes 100000,1000000,3000000] [--columns N]
-        [--workdir DIR]
+    .venv/bin/python benchmarks/encode.py [--sizes 100000,1000000] [--columns N] [--workdir DIR]
 
 Makes synthetic Parquet datasets (a key, 20 numeric and 4 categorical columns; with
 `--columns N`, benchmarks/wide.py's table of N columns), trains a small model once (reused on
 later runs), then runs each measurement in a fresh process:
 
-- plain: pyarrow reads the files in batches of the same size Beam's path uses, the same
-  `BatchEncoder` (the SavedModel's `encode` signature) encodes them, pyarrow writes Parquet;
+- bare: the SavedModel's `encode` signature called on every batch, its input tensors built
+  beforehand (reading and converting not timed): what TensorFlow alone costs;
+- plain: pyarrow reads the files in batches of the size Beam's path uses, the same
+  `BatchEncoder` (Arrow to tensors, the signature, tensors to Arrow) encodes them, pyarrow
+  writes Parquet;
 - beam: `aepipe encode` (read, validate, encode, write, dead letters) on the DirectRunner.
 
-Each process reports the seconds from the start of its work to the last file closed (model load
-included, interpreter start-up and imports excluded) and its peak resident memory. The table
-gives rows/s of both, the ratio beam/plain, and peak memory at each size.
+Each process reports the seconds from the start of its work (model load included, interpreter
+start-up and imports excluded) to its last call or its last file closed, and its peak resident
+memory. The table gives rows/s of each, plain/bare, beam/plain and peak memory.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness import ROOT, measure, rate, report
+from harness import ROOT, report, three_ways, throughput_table
 
 sys.path.insert(0, ROOT)
 
@@ -68,12 +71,37 @@ def schema_yaml() -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_plain(pattern: str, model_dir: str, output: str) -> dict:
-    """The limit: one loop of pyarrow reads, `BatchEncoder` calls and pyarrow writes."""
-    from aepipe.io import files as fileio
-    from aepipe.beam.encode import BatchEncoder, EncodeOptions
-    from aepipe.store.reader import ModelDirectory
+def _batches(pattern: str, names: list[str]):
+    """The files' record batches, as the job's reader cuts them."""
     from aepipe.beam.validate import MAX_BATCH_ROWS
+    from aepipe.io import files as fileio
+
+    for path in fileio.match(pattern):
+        yield from pq.ParquetFile(path).iter_batches(batch_size=MAX_BATCH_ROWS, columns=names)
+
+
+def run_bare(pattern: str, model_dir: str, output: str) -> dict:
+    """The bound: the `encode` signature on tensors built before the clock starts."""
+    from aepipe.store.reader import ModelDirectory
+    from aepipe.table import signatures
+
+    started = time.perf_counter()
+    model = ModelDirectory(model_dir).load()
+    loading = time.perf_counter() - started
+    inputs = [model.inputs(batch) for batch in _batches(pattern, list(model.schema.names))]
+    started = time.perf_counter()
+    encode = model.signature(signatures.ENCODE)
+    rows = 0
+    for tensors in inputs:
+        rows += int(encode(**tensors)[signatures.CODE].shape[0])
+    return {"rows": rows, "seconds": loading + time.perf_counter() - started}
+
+
+def run_plain(pattern: str, model_dir: str, output: str) -> dict:
+    """The loop: pyarrow reads, `BatchEncoder` calls and pyarrow writes."""
+    from aepipe.beam.encode import BatchEncoder
+    from aepipe.io import files as fileio
+    from aepipe.store.reader import ModelDirectory
 
     started = time.perf_counter()
     model = ModelDirectory(model_dir)
@@ -81,11 +109,10 @@ def run_plain(pattern: str, model_dir: str, output: str) -> dict:
     rows = 0
     os.makedirs(output, exist_ok=True)
     for index, path in enumerate(fileio.match(pattern)):
-        source = pq.ParquetFile(path)
-        encoder = BatchEncoder(model, source.schema_arrow, EncodeOptions())
+        encoder = BatchEncoder(model, pq.ParquetFile(path).schema_arrow)
         with pq.ParquetWriter(os.path.join(output, f"part-{index:05d}.parquet"),
                               encoder.output_schema) as writer:
-            for batch in source.iter_batches(batch_size=MAX_BATCH_ROWS, columns=names):
+            for batch in _batches(path, names):
                 writer.write_batch(encoder(batch))
                 rows += batch.num_rows
     return {"rows": rows, "seconds": time.perf_counter() - started}
@@ -100,14 +127,12 @@ def run_beam(pattern: str, model_dir: str, output: str) -> dict:
     return {"rows": counters["rows_written"], "seconds": time.perf_counter() - started}
 
 
-def run_one(kind: str, pattern: str, model_dir: str, workdir: str) -> dict:
-    output = os.path.join(workdir, "out", f"{kind}-{os.path.basename(os.path.dirname(pattern))}")
+RUNS = {"bare": run_bare, "plain": run_plain, "beam": run_beam}
+
+
+def child(kind: str, size: str, pattern: str, model_dir: str, output: str) -> None:
     subprocess.run(["rm", "-rf", output], check=True)
-    return measure(__file__, kind, pattern, model_dir, output)
-
-
-def child(kind: str, pattern: str, model_dir: str, output: str) -> None:
-    report(lambda: (run_plain if kind == "plain" else run_beam)(pattern, model_dir, output))
+    report(lambda: RUNS[kind](pattern, model_dir, output))
 
 
 def train_model(workdir: str, pattern: str, schema_text: str, epochs: int = 3) -> str:
@@ -138,14 +163,12 @@ def datasets(workdir: str, sizes: list[int], columns: int | None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="100000,1000000,3000000")
-    parser.add_argument("--plain-at-every-size", action="store_true",
-                        help="also run the plain loop at every size, not only the middle one")
+    parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--columns", type=int, default=None,
                         help="encode benchmarks/wide.py's table of this many columns instead")
     parser.add_argument("--workdir", default=None,
                         help="default bench-output/encode (or encode-COLUMNS with --columns)")
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
@@ -156,20 +179,9 @@ def main() -> None:
     patterns, schema_text = datasets(args.workdir, sizes, args.columns)
     model_dir = train_model(args.workdir, patterns[min(sizes)], schema_text,
                             epochs=1 if args.columns else 3)
-    reference = sizes[len(sizes) // 2]
-    rows = []
-    for n in sizes:
-        beam = run_one("beam", patterns[n], model_dir, args.workdir)
-        plain = (run_one("plain", patterns[n], model_dir, args.workdir)
-                 if n == reference or args.plain_at_every_size else None)
-        rows.append((n, plain, beam))
-    print(f"\n{'rows':>10} {'plain rows/s':>13} {'beam rows/s':>12} {'beam/plain':>10} "
-          f"{'plain MB':>9} {'beam MB':>8} {'beam s':>7}")
-    for n, plain, beam in rows:
-        beam_rate, plain_rate = rate(beam), rate(plain)
-        print(f"{n:>10,} {plain_rate:>13,.0f} {beam_rate:>12,.0f} {beam_rate / plain_rate:>10.2f} "
-              f"{plain['peak_rss_mb'] if plain else float('nan'):>9.0f} "
-              f"{beam['peak_rss_mb']:>8.0f} {beam['seconds']:>7.1f}")
+    rows = [(n, three_ways(__file__, n, patterns[n], model_dir,
+                           os.path.join(args.workdir, "out", str(n)))) for n in sizes]
+    print("\n" + throughput_table(rows))
 
 
 if __name__ == "__main__":

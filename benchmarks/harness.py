@@ -38,3 +38,25 @@ def report(run: Callable[[], dict]) -> None:
 
 def rate(result: dict | None) -> float:
     return result["rows"] / result["seconds"] if result else float("nan")
+
+
+# Throughput: a job against its plain loop, and the loop against the bare signature call.
+KINDS = ("bare", "plain", "beam")
+
+
+def three_ways(script: str, size: int, *args: str) -> dict[str, dict]:
+    """The bare signature call, the plain loop and the Beam job, each in a fresh process."""
+    return {kind: measure(script, kind, str(size), *args) for kind in KINDS}
+
+
+def throughput_table(rows: list[tuple[int, dict[str, dict]]], unit: str = "rows") -> str:
+    """A markdown table of `three_ways` reports by size: rates, the two ratios, memory."""
+    lines = [f"| {unit} | bare {unit}/s | plain {unit}/s | beam {unit}/s | plain/bare | "
+             "beam/plain | plain MB | beam MB | beam s |", "|" + "---:|" * 9]
+    for size, runs in rows:
+        bare, plain, beam = (runs[kind] for kind in KINDS)
+        lines.append(f"| {size:,} | {rate(bare):,.0f} | {rate(plain):,.0f} | {rate(beam):,.0f} | "
+                     f"{rate(plain) / rate(bare):.2f} | {rate(beam) / rate(plain):.2f} | "
+                     f"{plain['peak_rss_mb']:.0f} | {beam['peak_rss_mb']:.0f} | "
+                     f"{beam['seconds']:.1f} |")
+    return "\n".join(lines)

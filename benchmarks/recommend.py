@@ -39,10 +39,11 @@ Methods, in the same run:
 
 Throughput (unless --no-throughput or --baselines-only): synthetic fold-in tables of N users,
 resampled (seeded) from the first seed's held-out fold-in sets, scored by the first seed's model
-(top 20) in fresh processes: plain (pyarrow batches of aepipe.beam.validate's size through the same
-`BatchRecommender`, pyarrow writes Parquet) and beam (`pipelines.recommend`). Each process reports
-the seconds from the start of its work to the last file closed (model load included) and its
-peak resident memory.
+(top 20) in fresh processes: bare (the `recommend` signature on input tensors built before the
+clock starts), plain (pyarrow batches of aepipe.beam.validate's size through the same
+`BatchRecommender`, pyarrow writes Parquet) and beam (`pipelines.recommend`). Each process
+reports the seconds from the start of its work to its last call or file closed (model load
+included) and its peak resident memory.
 
 Prints one markdown table per seed, a summary (mean +- sample standard deviation over the seeds)
 with aepipe's train seconds, and the throughput table; progress goes to stderr. Every per-seed
@@ -69,7 +70,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from harness import ROOT, measure, rate, report
+from harness import ROOT, measure, report, three_ways, throughput_table
 
 sys.path.insert(0, ROOT)
 
@@ -396,9 +397,9 @@ def aepipe_metrics(directory: str, model_dir: str, split: Split) -> dict[str, fl
     """`pipelines.recommend` (top RANK_DEPTH) over the test users' fold-in sets, in a child."""
     pattern = os.path.join(directory, "test-fold-in.parquet")
     write_users(pattern, split.test.ids, [split.item_ids[x] for x in split.test.fold_in])
-    prefix = os.path.join(directory, "recommendations", "recs")
-    subprocess.run(["rm", "-rf", os.path.dirname(prefix)], check=True)
-    result = measure(__file__, "beam", pattern, model_dir, prefix, str(RANK_DEPTH))
+    output = os.path.join(directory, "recommendations")
+    result = measure(__file__, "beam", "0", pattern, model_dir, output, str(RANK_DEPTH))
+    prefix = os.path.join(output, "recs")
     LOG.info("aepipe recommended for %d test users in %.1f s", result["rows"], result["seconds"])
     return ranking_metrics(read_recommendations(prefix, split), split.test.to_find,
                            len(split.item_ids))
@@ -420,33 +421,53 @@ def synthetic_fold_ins(directory: str, split: Split, users: int, seed: int) -> s
 
 
 def throughput(workdir: str, split: Split, model_dir: str, sizes: list[int], seed: int
-               ) -> list[tuple[int, dict, dict]]:
-    """(users, plain report, beam report) at each size, each run in a fresh process."""
+               ) -> list[tuple[int, dict[str, dict]]]:
+    """The three ways' reports at each size, each run in a fresh process."""
     rows = []
     for n in sizes:
         pattern = synthetic_fold_ins(os.path.join(workdir, "throughput", f"data-{n}"), split, n,
                                      seed)
-        reports = []
-        for kind in ("plain", "beam"):
-            output = os.path.join(workdir, "throughput", "out", f"{kind}-{n}")
-            subprocess.run(["rm", "-rf", output], check=True)
-            target = output if kind == "plain" else os.path.join(output, "recs")
-            reports.append(measure(__file__, kind, pattern, model_dir, target,
-                                   str(THROUGHPUT_TOP_K)))
-            LOG.info("%s, %d users: %.1f s, %.0f MB", kind, n, reports[-1]["seconds"],
-                     reports[-1]["peak_rss_mb"])
-        rows.append((n, *reports))
+        output = os.path.join(workdir, "throughput", "out", str(n))
+        runs = three_ways(__file__, n, pattern, model_dir, output, str(THROUGHPUT_TOP_K))
+        LOG.info("%d users: %s", n, ", ".join(f"{kind} {run['seconds']:.1f} s"
+                                              for kind, run in runs.items()))
+        rows.append((n, runs))
     return rows
 
 
 # Children -----------------------------------------------------------------------------------
 
-def run_plain(pattern: str, model_dir: str, output: str, top_k: int) -> dict:
-    """The limit: one loop of pyarrow reads, `BatchRecommender` calls and pyarrow writes."""
-    from aepipe.io import files as fileio
-    from aepipe.store.reader import ModelDirectory
-    from aepipe.beam.recommend import BatchRecommender, RecommendOptions
+def _batches(pattern: str):
+    """The files' record batches, as the job's reader cuts them."""
     from aepipe.beam.validate import MAX_BATCH_ROWS
+    from aepipe.io import files as fileio
+
+    for path in fileio.match(pattern):
+        yield from pq.ParquetFile(path).iter_batches(batch_size=MAX_BATCH_ROWS)
+
+
+def run_bare(pattern: str, model_dir: str, output: str, top_k: int) -> dict:
+    """The bound: the `recommend` signature on tensors built before the clock starts."""
+    from aepipe.store.reader import ModelDirectory
+
+    started = time.perf_counter()
+    model = ModelDirectory(model_dir).load()
+    loading = time.perf_counter() - started
+    batches = list(_batches(pattern))
+    inputs = [model.inputs(batch) for batch in batches]
+    started = time.perf_counter()
+    for tensors, batch in zip(inputs, batches):
+        model.signature("recommend")(**tensors, top_k=top_k, exclude_seen=True)
+    return {"rows": sum(b.num_rows for b in batches),
+            "seconds": loading + time.perf_counter() - started}
+
+
+def run_plain(pattern: str, model_dir: str, output: str, top_k: int) -> dict:
+    """The loop: pyarrow reads, `BatchRecommender` calls and pyarrow writes."""
+    from aepipe.beam.recommend import BatchRecommender
+    from aepipe.io import files as fileio
+    from aepipe.options import RecommendOptions
+    from aepipe.store.reader import ModelDirectory
 
     started = time.perf_counter()
     model = ModelDirectory(model_dir)
@@ -454,11 +475,10 @@ def run_plain(pattern: str, model_dir: str, output: str, top_k: int) -> dict:
     rows = 0
     os.makedirs(output, exist_ok=True)
     for index, path in enumerate(fileio.match(pattern)):
-        source = pq.ParquetFile(path)
-        recommender = BatchRecommender(model, source.schema_arrow, options)
+        recommender = BatchRecommender(model, pq.ParquetFile(path).schema_arrow, options)
         with pq.ParquetWriter(os.path.join(output, f"part-{index:05d}.parquet"),
                               recommender.output_schema) as writer:
-            for batch in source.iter_batches(batch_size=MAX_BATCH_ROWS):
+            for batch in _batches(path):
                 recommended, _ = recommender(batch)
                 writer.write_batch(recommended)
                 rows += batch.num_rows
@@ -466,23 +486,23 @@ def run_plain(pattern: str, model_dir: str, output: str, top_k: int) -> dict:
 
 
 def run_beam(pattern: str, model_dir: str, output: str, top_k: int) -> dict:
-    """`pipelines.recommend` on the DirectRunner, writing `output-*.parquet`."""
-    from aepipe.beam.recommend import RecommendOptions
+    """`pipelines.recommend` on the DirectRunner, writing `output/recs-*.parquet`."""
+    from aepipe.options import RecommendOptions
     from pipelines.recommend import recommend
 
     started = time.perf_counter()
-    counters = recommend(input_pattern=pattern, model_dir=model_dir, output=output,
+    counters = recommend(input_pattern=pattern, model_dir=model_dir,
+                         output=os.path.join(output, "recs"),
                          options=RecommendOptions(top_k=top_k, exclude_seen=True), overwrite=True)
-    seconds = time.perf_counter() - started
-    rows = counters.get(ROWS_COUNTER)
-    if rows is None:
-        rows = sum(pq.ParquetFile(p).metadata.num_rows for p in glob.glob(f"{output}-*.parquet"))
-    return {"rows": rows, "seconds": seconds}
+    return {"rows": counters[ROWS_COUNTER], "seconds": time.perf_counter() - started}
 
 
-def child(kind: str, pattern: str, model_dir: str, output: str, top_k: str) -> None:
-    run = run_plain if kind == "plain" else run_beam
-    report(lambda: run(pattern, model_dir, output, int(top_k)))
+RUNS = {"bare": run_bare, "plain": run_plain, "beam": run_beam}
+
+
+def child(kind: str, size: str, pattern: str, model_dir: str, output: str, top_k: str) -> None:
+    subprocess.run(["rm", "-rf", output], check=True)
+    report(lambda: RUNS[kind](pattern, model_dir, output, int(top_k)))
 
 
 # Tables -------------------------------------------------------------------------------------
@@ -517,16 +537,6 @@ def summary_table(per_seed: dict[int, dict[str, dict]]) -> str:
 def mean_std(values: list[float], digits: int) -> str:
     std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
     return f"{np.mean(values):.{digits}f} ± {std:.{digits}f}"
-
-
-def throughput_table(rows: list[tuple[int, dict, dict]]) -> str:
-    lines = ["| users | plain users/s | beam users/s | beam/plain | plain MB | beam MB | beam s |",
-             "|---:|---:|---:|---:|---:|---:|---:|"]
-    for n, plain, beam in rows:
-        lines.append(f"| {n:,} | {rate(plain):,.0f} | {rate(beam):,.0f} | "
-                     f"{rate(beam) / rate(plain):.2f} | {plain['peak_rss_mb']:.0f} | "
-                     f"{beam['peak_rss_mb']:.0f} | {beam['seconds']:.1f} |")
-    return "\n".join(lines)
 
 
 # Main ---------------------------------------------------------------------------------------
@@ -566,7 +576,7 @@ def main() -> None:
                         help="skip the in-memory Mult-VAE reference")
     parser.add_argument("--cache", default=DEFAULT_CACHE, help="where the recbole wheel goes")
     parser.add_argument("--workdir", default=DEFAULT_WORKDIR)
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)

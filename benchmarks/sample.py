@@ -1,14 +1,18 @@
-"""Sampling throughput: `aepipe sample` on the DirectRunner against the plain-loop limit.
+"""Sampling throughput: `aepipe sample` on the DirectRunner against its plain loop, and the plain
+loop against the bare `sample` signature call.
 
     .venv/bin/python benchmarks/sample.py [--rows 1000000] [--workdir DIR]
 
 Trains a model on the embedded Adult data once (reused on later runs), then in fresh processes:
 
-- plain: one loop over the blocks calling the same `BlockSampler` (prior draws, the SavedModel's
-  `sample` signature, the same block size), writing Parquet with pyarrow;
+- bare: the SavedModel's `sample` signature called block by block on noise and uniform draws
+  made before the clock starts: what TensorFlow alone costs;
+- plain: one loop over the blocks calling the same `BlockSampler` (draws, the signature, its
+  outputs to Arrow, fresh keys), writing Parquet with pyarrow;
 - beam: `aepipe sample` on the DirectRunner.
 
-Prints rows/s of each, the ratio beam/plain and peak memory.
+Each process reports the seconds from the start of its work (model load included) to its last
+call or file closed, and its peak memory. Prints rows/s of each, plain/bare, beam/plain.
 """
 
 from __future__ import annotations
@@ -19,23 +23,48 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pyarrow.parquet as pq
 
-from harness import ROOT, measure, rate, report
+from harness import ROOT, report, three_ways, throughput_table
 
 sys.path.insert(0, ROOT)
 
 
-def run_plain(model_dir: str, rows: int, output: str) -> dict:
+def run_bare(model_dir: str, rows: int, output: str) -> dict:
+    """The bound: the `sample` signature on draws made before the clock starts."""
+    from aepipe.beam.sample import BLOCK_ROWS
     from aepipe.store.reader import ModelDirectory
-    from aepipe.beam.sample import BlockSampler
+    from aepipe.table import signatures
 
     started = time.perf_counter()
-    sampler = BlockSampler(ModelDirectory(model_dir), num_rows=rows, seed=0)
+    model = ModelDirectory(model_dir).load()
+    loading = time.perf_counter() - started
+    signature = model.signature(signatures.SAMPLE)
+    width = signature.structured_input_signature[1][signatures.UNIFORM].shape[1]
+    draws = []
+    for block, start in enumerate(range(0, rows, BLOCK_ROWS)):
+        rng, n = np.random.default_rng([0, block]), min(BLOCK_ROWS, rows - start)
+        draws.append({signatures.NOISE: rng.standard_normal((n, model.code_size), np.float32),
+                      signatures.UNIFORM: rng.random((n, width), np.float32)})
+    started = time.perf_counter()
+    for inputs in draws:
+        signature(**inputs)
+    return {"rows": rows, "seconds": loading + time.perf_counter() - started}
+
+
+def run_plain(model_dir: str, rows: int, output: str) -> dict:
+    """The loop: the same `BlockSampler` over every block, pyarrow writes."""
+    from aepipe.beam.sample import BlockSampler
+    from aepipe.options import SampleOptions
+    from aepipe.store.reader import ModelDirectory
+
+    started = time.perf_counter()
+    sampler = BlockSampler(ModelDirectory(model_dir), SampleOptions(num_rows=rows, seed=0))
     os.makedirs(output, exist_ok=True)
     with pq.ParquetWriter(os.path.join(output, "part-00000.parquet"),
                           sampler.output_schema) as writer:
-        for block in range(sampler.num_blocks):
+        for block in sampler.blocks():
             writer.write_batch(sampler(block))
     return {"rows": rows, "seconds": time.perf_counter() - started}
 
@@ -48,6 +77,9 @@ def run_beam(model_dir: str, rows: int, output: str) -> dict:
     written = sample(model_dir=model_dir, options=SampleOptions(num_rows=rows, seed=0),
                      output=os.path.join(output, "synthetic"), overwrite=True)
     return {"rows": written, "seconds": time.perf_counter() - started}
+
+
+RUNS = {"bare": run_bare, "plain": run_plain, "beam": run_beam}
 
 
 def train_model(workdir: str) -> str:
@@ -69,22 +101,13 @@ def main() -> None:
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        kind, model_dir, rows, output = args.child
-        run = run_plain if kind == "plain" else run_beam
-        report(lambda: run(model_dir, int(rows), output))
+        kind, rows, model_dir, output = args.child
+        subprocess.run(["rm", "-rf", output], check=True)
+        report(lambda: RUNS[kind](model_dir, int(rows), output))
         return
     model_dir = train_model(args.workdir)
-    results = {}
-    for kind in ("plain", "beam"):
-        output = os.path.join(args.workdir, "out", kind)
-        subprocess.run(["rm", "-rf", output], check=True)
-        results[kind] = measure(__file__, kind, model_dir, str(args.rows), output)
-    plain, beam = results["plain"], results["beam"]
-    print(f"\n{'rows':>10} {'plain rows/s':>13} {'beam rows/s':>12} {'beam/plain':>10} "
-          f"{'plain MB':>9} {'beam MB':>8}")
-    print(f"{args.rows:>10,} {rate(plain):>13,.0f} {rate(beam):>12,.0f} "
-          f"{rate(beam) / rate(plain):>10.2f} {plain['peak_rss_mb']:>9.0f} "
-          f"{beam['peak_rss_mb']:>8.0f}")
+    runs = three_ways(__file__, args.rows, model_dir, os.path.join(args.workdir, "out"))
+    print("\n" + throughput_table([(args.rows, runs)]))
 
 
 if __name__ == "__main__":

@@ -67,3 +67,14 @@ def trained_model(trained_model_dir):
     from aepipe.store.reader import ModelDirectory
 
     return ModelDirectory(trained_model_dir)
+
+
+# Fixtures that train a model of their own, beyond the session's shared one: a test using one
+# is slow (`make test-fast` leaves it out; `make test` and CI run everything).
+TRAINING_FIXTURES = {"items_model", "keyed_training"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -114,6 +114,7 @@ def test_training_when_every_row_is_rejected_says_so(small_adult, adult_table, t
     assert not (tmp_path / "model").exists()
 
 
+@pytest.mark.slow
 def test_multi_processing_training_dead_letters_bad_rows(adult_table, tmp_path):
     """End to end through the CLI on DirectRunner's multi_processing mode (pickling, setup())."""
     table = adult_table.slice(0, 1200)

@@ -156,6 +156,7 @@ def test_flag_above_needs_a_recorded_percentile_range(trained_model_dir, adult_f
     assert code == 2 and "--flag-above" in caplog.records[-1].getMessage()
 
 
+@pytest.mark.slow
 def test_multi_processing_encode(trained_model_dir, adult_files, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "pipelines.encode", "--input", adult_files["holdout"],

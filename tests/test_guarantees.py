@@ -1,5 +1,6 @@
 """Outputs are never half-written or clobbered, and models are verified before they are used."""
 
+import pytest
 import glob
 import json
 import os
@@ -39,6 +40,7 @@ def test_a_changed_model_file_is_refused_unless_no_verify(trained_model_dir, adu
     assert pq.read_table(glob.glob(str(tmp_path / "b-0*.parquet"))).num_rows == 1000
 
 
+@pytest.mark.slow
 def test_a_training_run_killed_midway_leaves_no_model_and_a_rerun_succeeds(adult_files,
                                                                             tmp_path):
     model_dir = tmp_path / "model"
@@ -53,6 +55,7 @@ def test_a_training_run_killed_midway_leaves_no_model_and_a_rerun_succeeds(adult
     assert (model_dir / "manifest.json").exists()
 
 
+@pytest.mark.slow
 def test_a_killed_retraining_leaves_the_previous_model_intact(trained_model_dir, adult_files,
                                                              tmp_path):
     model_dir = tmp_path / "model"
@@ -81,6 +84,7 @@ def test_the_shipped_schema_is_the_one_in_schemas():
         datasets.adult_schema())
 
 
+@pytest.mark.slow
 def test_retraining_in_multi_processing_mode_gives_the_same_model(
         trained_model_dir, adult_files, sample_schema, tmp_path):
     """The session's model was trained in memory; the same data, options and seed in

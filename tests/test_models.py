@@ -21,6 +21,8 @@ from tests.helpers import train_sample_model
 from aepipe.options import SampleOptions
 from pipelines.sample import sample
 
+pytestmark = pytest.mark.slow  # every test here trains a model of its own
+
 ROWS = 5000
 # Measured on the 4,000-row sample, held-out rows (see also tests/test_train.py): the plain
 # autoencoder reconstructs integers to about 0.3 standardised units and categories with about

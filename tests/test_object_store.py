@@ -25,6 +25,8 @@ from aepipe.io.files import list_tree
 from aepipe.store.reader import ModelDirectory
 from aepipe.options import ModelOptions, SampleOptions
 from tests.helpers import kill_training_at_first_validation
+
+pytestmark = pytest.mark.slow  # models trained on emulated object stores
 BUCKET = "gs://aepipe-test"
 
 

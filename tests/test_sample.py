@@ -104,6 +104,7 @@ def test_a_different_seed_gives_different_rows(synthetic, trained_model_dir, tmp
     assert not other.column("fnlwgt").equals(synthetic.column("fnlwgt"))
 
 
+@pytest.mark.slow
 def test_multi_processing_gives_the_same_rows(synthetic, trained_model_dir, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "pipelines.sample", "--model-dir", trained_model_dir,

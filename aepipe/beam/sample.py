@@ -30,7 +30,7 @@ from aepipe.evaluation.guard import DistanceGuard
 from aepipe.io import files as fileio
 from aepipe.options import SampleOptions
 from aepipe.store.reader import ModelDirectory
-from aepipe.table.arrow import arrow_column
+from aepipe.table.arrow import arrow_columns
 from aepipe.table.kinds import Kind, is_string_type
 
 __all__ = ["BLOCK_ROWS", "BlockSampler", "Sample", "synthetic_schema"]
@@ -61,6 +61,8 @@ class BlockSampler:
                                               options.num_rows, model.path)
                       for field in self.output_schema
                       if model.schema[field.name].kind is Kind.KEY}
+        self._modelled = [field.name for field in self.output_schema
+                          if model.schema[field.name].modelled]
         self._dropped = counters.counter(counters.DROPPED)
 
     def blocks(self) -> list[range]:
@@ -73,7 +75,11 @@ class BlockSampler:
         rng = np.random.default_rng([self.options.seed, block.start // BLOCK_ROWS])
         decoded = self.model.sample(len(block), rng)
         indices = np.arange(block.start, block.stop, dtype=np.int64)
-        columns = [self._column(field, decoded, indices, rng) for field in self.output_schema]
+        modelled = dict(zip(self._modelled, arrow_columns(
+            decoded, [self.model.schema[name] for name in self._modelled],
+            [self.output_schema.field(name).type for name in self._modelled])))
+        columns = [modelled[field.name] if field.name in modelled
+                   else self._passthrough(field, indices, rng) for field in self.output_schema]
         batch = pa.RecordBatch.from_arrays(columns, schema=self.output_schema)
         if self.guard is not None:
             batch = batch.filter(pa.array(self.guard.keep(batch)))
@@ -83,14 +89,12 @@ class BlockSampler:
     def rows(self, output: pa.RecordBatch) -> int:
         return output.num_rows
 
-    def _column(self, field: pa.Field, decoded: dict, indices: np.ndarray,
-                rng: np.random.Generator) -> pa.Array:
-        column = self.model.schema[field.name]
-        if column.kind is Kind.KEY:
+    def _passthrough(self, field: pa.Field, indices: np.ndarray,
+                     rng: np.random.Generator) -> pa.Array:
+        """A key column's fresh keys, or a timestamp column's times."""
+        if self.model.schema[field.name].kind is Kind.KEY:
             return self._keys[field.name](indices)
-        if column.kind is Kind.TIMESTAMP:
-            return _times(field.type, self._ranges.get(field.name), len(indices), rng)
-        return arrow_column(decoded, column, field.type)
+        return _times(field.type, self._ranges.get(field.name), len(indices), rng)
 
     @classmethod
     def load(cls, model: ModelDirectory, options: SampleOptions) -> "BlockSampler":

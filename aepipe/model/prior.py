@@ -68,10 +68,13 @@ class GaussianMixturePrior(Prior):
 
     @classmethod
     def fit_em(cls, codes: np.ndarray, *, components: int, seed: int = 0,
-               iterations: int = 100, tolerance: float = 1e-4) -> "GaussianMixturePrior":
+               iterations: int = 100, tolerance: float = 1e-3) -> "GaussianMixturePrior":
         """scikit-learn's EM, on one BLAS thread: its products are small, and BLAS threads
         spinning against other work made EM 30x slower on two busy cores. Fewer components
-        when there are few codes (`_CODES_PER_PARAMETER`)."""
+        when there are few codes (`_CODES_PER_PARAMETER`). The tolerance is scikit-learn's
+        own default: at 1e-4 (what aepipe's hand-written EM used) its EM ran 92 iterations and
+        53 s on 35,000 codes of 8 dimensions with 128 components, at 1e-3 19 iterations and
+        11 s, with the same held-out likelihood."""
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.mixture import GaussianMixture
         from threadpoolctl import threadpool_limits

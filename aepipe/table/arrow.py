@@ -22,7 +22,8 @@ from aepipe.table import signatures
 from aepipe.table.kinds import Kind, is_string_type
 from aepipe.table.schema import Column
 
-__all__ = ["signature_inputs", "arrow_column", "string_tensor", "string_array", "as_strings"]
+__all__ = ["signature_inputs", "arrow_columns", "arrow_column", "string_tensor", "string_array",
+           "string_arrays", "as_strings"]
 
 _PLACEHOLDERS = {Kind.NUMERIC: 0.0, Kind.INTEGER: 0, Kind.BOOLEAN: False}  # at null positions
 
@@ -52,21 +53,34 @@ def signature_inputs(batch: pa.RecordBatch, columns: Sequence[Column]) -> dict[s
     return inputs
 
 
+def arrow_columns(outputs: Mapping[str, Any], columns: Sequence[Column],
+                  arrow_types: Sequence[pa.DataType]) -> list[pa.Array]:
+    """Modelled columns of the given Arrow types from the raw outputs of `decode`, `generate`
+    or `sample` (tensors or arrays): the inverse of `signature_inputs`. Every string output
+    crosses in one buffer (`string_arrays`)."""
+    strings = [c.name for c in columns if c.kind in (Kind.CATEGORICAL, Kind.ITEMS)]
+    as_text = dict(zip(strings, string_arrays([outputs[name] for name in strings])))
+    return [_arrow_column(outputs, as_text, column, arrow_type)
+            for column, arrow_type in zip(columns, arrow_types)]
+
+
 def arrow_column(outputs: Mapping[str, Any], column: Column, arrow_type: pa.DataType
                  ) -> pa.Array:
-    """A modelled column of `arrow_type` from the raw outputs of `decode`, `generate` or
-    `sample` (tensors or arrays): the inverse of `signature_inputs` for one column."""
+    """One modelled column of `arrow_type` from the raw outputs (see `arrow_columns`)."""
+    return arrow_columns(outputs, [column], [arrow_type])[0]
+
+
+def _arrow_column(outputs: Mapping[str, Any], as_text: Mapping[str, pa.StringArray],
+                  column: Column, arrow_type: pa.DataType) -> pa.Array:
     if column.kind is Kind.ITEMS:
         sizes = np.asarray(outputs[signatures.size_name(column.name)])
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
-        items = string_array(outputs[column.name])
-        return pa.ListArray.from_arrays(pa.array(offsets), items).cast(arrow_type)
-    values = outputs[column.name]
+        return pa.ListArray.from_arrays(pa.array(offsets), as_text[column.name]).cast(arrow_type)
     is_null = np.asarray(outputs[signatures.null_name(column.name)], bool)
     if column.kind is Kind.CATEGORICAL:
-        array = string_array(values)
+        array = as_text[column.name]
     else:
-        array = pa.array(np.asarray(values))
+        array = pa.array(np.asarray(outputs[column.name]))
     if is_null.any():
         array = pc.if_else(pa.array(is_null), pa.scalar(None, array.type), array)
     return array.cast(arrow_type)
@@ -88,14 +102,26 @@ def string_tensor(array: pa.Array) -> Any:
 
 def string_array(tensor: Any) -> pa.StringArray:
     """An Arrow string array of a string tensor's values (flattened), from one joined buffer."""
+    return string_arrays([tensor])[0]
+
+
+def string_arrays(tensors: Sequence[Any]) -> list[pa.StringArray]:
+    """Arrow string arrays of string tensors' values (each flattened): three TensorFlow ops for
+    them all (concatenated, their lengths, one joined buffer), then zero-copy slices."""
     import tensorflow as tf
 
-    tensor = tf.reshape(tensor, [-1])
-    lengths = tf.strings.length(tensor).numpy()
+    if not tensors:
+        return []
+    flat = [tf.reshape(t, [-1]) if len(t.shape) != 1 else t for t in tensors]
+    joined = flat[0] if len(flat) == 1 else tf.concat(flat, axis=0)
+    lengths = tf.strings.length(joined).numpy()
     offsets = np.zeros(len(lengths) + 1, np.int32)
     np.cumsum(lengths, out=offsets[1:])
-    blob = tf.strings.reduce_join(tensor).numpy()
-    return pa.StringArray.from_buffers(len(lengths), pa.py_buffer(offsets), pa.py_buffer(blob))
+    blob = tf.strings.reduce_join(joined).numpy()
+    everything = pa.StringArray.from_buffers(len(lengths), pa.py_buffer(offsets),
+                                             pa.py_buffer(blob))
+    starts = np.cumsum([0] + [int(t.shape[0]) for t in flat])
+    return [everything.slice(start, end - start) for start, end in zip(starts[:-1], starts[1:])]
 
 
 def as_strings(array: pa.Array) -> pa.Array:
