@@ -27,11 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, beam_args: Sequence[str]):
-    from aepipe.table.inference import infer_from_files
+    from aepipe.table.inference import guess_from_files
 
     options = options_from(args, InferSchemaOptions)
-    schema = infer_from_files(args.input, sample_rows=options.sample_rows)
-    schema.save(args.output)
+    guess = guess_from_files(args.input, sample_rows=options.sample_rows)
+    schema = guess.schema
+    schema.save(args.output, comments=guess.notes)
     _LOG.info("wrote %s: %s", args.output, ", ".join(
         f"{c.name} ({c.kind.value}{', nullable' if c.nullable else ''})" for c in schema.columns))
     return schema

@@ -102,7 +102,7 @@ def test_schema_comes_from_the_model_directory(files, tmp_path):
                         options=ModelOptions(code_size=4), rows={"train": 9, "validation": 1},
                         training=run, statistics={}, vocabularies={}, loss_scales={},
                         score_percentiles={}, residual_std={}, prior={},
-                        passthrough_ranges={}, aepipe_version="0.1.0")
+                        passthrough_ranges={}, value_ranges={}, aepipe_version="0.1.0")
     (model_dir / "manifest.json").write_text(json.dumps(manifest.to_dict()))
     report = evaluate(real=files["real"], synthetic=files["synthetic"],
                       model_dir=str(model_dir), output=str(tmp_path / "report"))

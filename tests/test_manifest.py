@@ -29,7 +29,7 @@ def manifest() -> Manifest:
         vocabularies={"city": ["Oslo", "Lima"]}, loss_scales={"age": 1.0, "city": 0.69},
         score_percentiles={"50": 0.1, "99": 0.9}, residual_std={"age": 0.2},
         prior={"kind": "gaussian_mixture", "weights": [1.0]},
-        passthrough_ranges={"id": [2, 5]}, files={"saved_model/saved_model.pb": "ab" * 32})
+        passthrough_ranges={"id": [2, 5]}, value_ranges={"x": [0.5, 2.25]}, files={"saved_model/saved_model.pb": "ab" * 32})
 
 
 def test_the_manifest_survives_its_json_form(manifest):

@@ -19,7 +19,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from aepipe import datasets
 from aepipe.errors import OptionsError, SchemaError
 from aepipe.options import ModelOptions, RecommendOptions, SampleOptions
-from aepipe.table.inference import infer_schema
+from aepipe.table.inference import ColumnSample, infer_schema
 from aepipe.table.layout import SCALARS, Layout, items_of
 from aepipe.table.rows import row_hashes, split_valid
 from aepipe.table.schema import Column, Kind, Schema
@@ -48,7 +48,7 @@ def test_an_item_set_column_is_a_list_of_strings_or_integers_and_never_null():
     with pytest.raises(SchemaError, match="must match"):
         Schema((Column("items__size", Kind.ITEMS, False),))
     inferred = infer_schema(pa.schema([("basket", pa.list_(pa.int64())), ("n", pa.int64())]),
-                            null_counts={"basket": 3}, distinct_ratios={})
+                            {"basket": ColumnSample(rows=10, nulls=3)}).schema
     assert inferred["basket"] == Column("basket", Kind.ITEMS, nullable=False)
 
 

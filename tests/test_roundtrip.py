@@ -16,9 +16,11 @@ from aepipe.transform.feed import CATEGORY_NULLS, to_feed
 SCHEMA = Schema((
     Column("x", Kind.NUMERIC), Column("n", Kind.INTEGER), Column("small", Kind.INTEGER),
     Column("c", Kind.CATEGORICAL), Column("code", Kind.CATEGORICAL), Column("b", Kind.BOOLEAN),
+    Column("minute", Kind.INTEGER),
 ))
 TYPES = pa.schema([("x", pa.float64()), ("n", pa.int64()), ("small", pa.int16()),
-                   ("c", pa.string()), ("code", pa.int32()), ("b", pa.bool_())])
+                   ("c", pa.string()), ("code", pa.int32()), ("b", pa.bool_()),
+                   ("minute", pa.float64())])  # whole numbers stored as floats
 VALUES = {
     "x": st.floats(allow_nan=False, allow_infinity=False, width=32),
     "n": st.integers(-2**62, 2**62),
@@ -26,6 +28,7 @@ VALUES = {
     "c": st.text(max_size=20),
     "code": st.integers(-2**31, 2**31 - 1),
     "b": st.booleans(),
+    "minute": st.integers(-2**40, 2**40).map(float),
 }
 
 

@@ -84,6 +84,16 @@ def test_bad_values_are_rejected_with_a_reason_naming_the_column():
     assert rejected.column("id").to_pylist() == ["r0", "r1", "r2"]  # the original rows
 
 
+def test_an_integer_column_stored_as_floats_rejects_fractions():
+    schema = Schema((Column("id", Kind.KEY, nullable=False), Column("minute", Kind.INTEGER)))
+    rows = pa.RecordBatch.from_pydict({"id": ["a", "b", "c", "d"],
+                                       "minute": pa.array([3.0, None, 986.48, math.inf])})
+    valid, rejected = split_valid(rows, schema)
+    assert valid.column("id").to_pylist() == ["a", "b"]
+    assert rejected.column(REASON).to_pylist() == ["minute: 986.48 is not a whole number",
+                                                   "minute: inf is not finite"]
+
+
 def test_counts_balance_when_some_rows_are_rejected():
     mixed = batch(x=pa.array([1.0, -math.inf, None]))
     valid, rejected = split_valid(mixed, SCHEMA)

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -261,8 +262,12 @@ def keyed_training(tmp_path_factory) -> tuple[str, pa.Table]:
     schema = Schema((Column("cust", Kind.KEY, False), Column("sid", Kind.KEY, False),
                      Column("day", Kind.TIMESTAMP), Column("x", Kind.NUMERIC),
                      Column("c", Kind.CATEGORICAL)))
+    # a plain autoencoder on standardised numbers: the options whose samples once left the
+    # training range
+    options = ModelOptions(model="ae", numeric="standard", seed=1, epochs=2, hidden=(8,),
+                           code_size=2)
     model_dir = train_sample_model(str(root / "train.parquet"), schema, str(root / "model"),
-                                   ModelOptions(seed=1, epochs=2, hidden=(8,), code_size=2))
+                                   options)
     return model_dir, table
 
 
@@ -274,6 +279,16 @@ def test_the_manifest_records_key_and_timestamp_ranges(keyed_training):
                         "sid": [min(map(len, table.column("sid").to_pylist())),
                                 max(map(len, table.column("sid").to_pylist()))],
                         "day": [min(days), max(days)]}
+
+
+def test_sampled_numbers_stay_within_the_exact_training_range(keyed_training, tmp_path):
+    model_dir, table = keyed_training
+    x = table.column("x").to_numpy()
+    assert ModelDirectory(model_dir).manifest.value_ranges == {"x": [x.min(), x.max()]}
+    assert sample(model_dir=model_dir, options=SampleOptions(num_rows=20_000, seed=3),
+                  output=str(tmp_path / "s")) == 20_000
+    sampled = pq.read_table(sorted(glob.glob(str(tmp_path / "s-*.parquet")))).column("x")
+    assert x.min() <= pc.min(sampled).as_py() and pc.max(sampled).as_py() <= x.max()
 
 
 @pytest.mark.parametrize("prefix", [None, "", "syn-"])

@@ -59,7 +59,10 @@ def test_infer_schema_kinds_and_nullability(tmp_path):
     n = 50
     table = pa.table({
         "id": [f"row-{i}" for i in range(n)],
-        "x": [float(i) if i % 5 else None for i in range(n)],
+        "x": [i + 0.5 if i % 5 else None for i in range(n)],
+        "w": [float(i % 7) if i % 5 else None for i in range(n)],  # whole numbers, nulls
+        "user_id": list(range(n)),  # every value distinct and named as an id
+        "n": list(range(n)),  # every value distinct, but 50 rows and no id name
         "k": [i % 3 for i in range(n)],
         "c": ["a", "b"] * (n // 2),
         "b": [True, False] * (n // 2),
@@ -70,19 +73,39 @@ def test_infer_schema_kinds_and_nullability(tmp_path):
     pq.write_table(table, tmp_path / "t.parquet")
     schema = infer_from_files(str(tmp_path))
     assert [(c.name, c.kind, c.nullable) for c in schema.columns] == [
-        ("id", Kind.KEY, False), ("x", Kind.NUMERIC, True), ("k", Kind.INTEGER, False),
+        ("id", Kind.KEY, False), ("x", Kind.NUMERIC, True), ("w", Kind.INTEGER, True),
+        ("user_id", Kind.KEY, False), ("n", Kind.INTEGER, False), ("k", Kind.INTEGER, False),
         ("c", Kind.CATEGORICAL, False), ("b", Kind.BOOLEAN, False),
         ("t", Kind.TIMESTAMP, False), ("l", Kind.ITEMS, False), ("f", Kind.IGNORE, False)]
 
 
 @pytest.mark.parametrize("kind, arrow_type, accepted", [
     (Kind.NUMERIC, pa.float64(), True), (Kind.NUMERIC, pa.int32(), True),
-    (Kind.NUMERIC, pa.string(), False), (Kind.INTEGER, pa.float64(), False),
+    (Kind.NUMERIC, pa.string(), False), (Kind.INTEGER, pa.float64(), True),
+    (Kind.INTEGER, pa.string(), False),
     (Kind.CATEGORICAL, pa.large_string(), True), (Kind.CATEGORICAL, pa.int16(), True),
     (Kind.BOOLEAN, pa.int8(), False), (Kind.TIMESTAMP, pa.date32(), True),
 ])
 def test_which_arrow_types_a_kind_accepts(kind, arrow_type, accepted):
     assert Column("c", kind).accepts(arrow_type) is accepted
+
+
+def test_infer_schema_says_in_the_file_what_it_guessed_from_the_values(tmp_path):
+    import pyarrow.parquet as pq
+
+    from pipelines.cli import main
+
+    rows = 1500
+    pq.write_table(pa.table({"event": list(range(rows)),
+                             "minute": [float(i % 60) if i % 9 else None for i in range(rows)],
+                             "x": [i / 7 for i in range(rows)]}), tmp_path / "t.parquet")
+    assert main(["infer-schema", "--input", str(tmp_path / "t.parquet"),
+                 "--output", str(tmp_path / "s.yaml")]) == 0
+    text = (tmp_path / "s.yaml").read_text()
+    assert "nullable: false  # every value distinct: a key" in text  # 1,500 rows: a key
+    assert "nullable: true  # whole numbers stored as floats: integer" in text
+    assert [(c.name, c.kind) for c in Schema.load(str(tmp_path / "s.yaml")).columns] == [
+        ("event", Kind.KEY), ("minute", Kind.INTEGER), ("x", Kind.NUMERIC)]
 
 
 def test_arrow_schema_survives_the_manifest_encoding():

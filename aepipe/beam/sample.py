@@ -77,7 +77,8 @@ class BlockSampler:
         indices = np.arange(block.start, block.stop, dtype=np.int64)
         modelled = dict(zip(self._modelled, arrow_columns(
             decoded, [self.model.schema[name] for name in self._modelled],
-            [self.output_schema.field(name).type for name in self._modelled])))
+            [self.output_schema.field(name).type for name in self._modelled],
+            self.model.manifest.value_ranges)))
         columns = [modelled[field.name] if field.name in modelled
                    else self._passthrough(field, indices, rng) for field in self.output_schema]
         batch = pa.RecordBatch.from_arrays(columns, schema=self.output_schema)

@@ -93,8 +93,9 @@ class TrainAutoencoder(beam.PTransform):
                 file_name_suffix=".parquet")
             for name, (pcoll, _) in zip(("Train", "Validation"), transformed)
         ]
-        ranges = batches | "PassthroughRanges" >> beam.CombineGlobally(
-            _PassthroughRanges(schema.passthrough))
+        ranges = batches | "Ranges" >> beam.CombineGlobally(_Ranges(
+            schema.passthrough + tuple(c for c in schema.modelled
+                                       if c.kind in (Kind.NUMERIC, Kind.INTEGER))))
         return (
             batches.pipeline
             | "Once" >> beam.Create([None])
@@ -133,13 +134,15 @@ class _SplitByHash(beam.DoFn):
             yield batch.filter(pa.array(~is_validation))
 
 
-class _PassthroughRanges(beam.CombineFn):
-    """What sampling needs of the key and timestamp columns, each as integers [low, high]:
-    a timestamp's smallest and largest value in its own unit, an integer key's smallest and
-    largest value, a string key's shortest and longest length in characters (a binary key's in
-    bytes). Fresh keys are then above the range, or longer (see aepipe.sample). A key column
-    with no values, or of another type, is recorded as None: a model whose manifest lacks a key
-    column was trained before key ranges were recorded."""
+class _Ranges(beam.CombineFn):
+    """What sampling needs of the key, timestamp, numeric and integer columns, each as [low,
+    high]: a timestamp's smallest and largest value in its own unit, an integer key's smallest
+    and largest value, a string key's shortest and longest length in characters (a binary key's
+    in bytes), a number's smallest and largest value exactly as the input holds it (the
+    transform's statistics are float32). Fresh keys are then above the range, or longer, and
+    sampled numbers within it (see aepipe.beam.sample). A key column with no values, or of
+    another type, is recorded as None: a model whose manifest lacks a key column was trained
+    before key ranges were recorded."""
 
     def __init__(self, columns):
         self._kinds = {c.name: c.kind for c in columns}
@@ -171,10 +174,10 @@ class _PassthroughRanges(beam.CombineFn):
 
 
 def _range_values(column: pa.Array, kind: Kind) -> pa.Array | None:
-    """The integers whose range is recorded for a passthrough column (None: none is)."""
+    """The values whose range is recorded for a column (None: none is)."""
     if kind is Kind.TIMESTAMP:
         return _as_int64(column)
-    if pa.types.is_integer(column.type):
+    if pa.types.is_integer(column.type) or kind in (Kind.NUMERIC, Kind.INTEGER):
         return column
     if is_string_type(column.type):
         return pc.utf8_length(column)
@@ -226,9 +229,12 @@ class _FitAndPublish(beam.DoFn):
             try:
                 fileio.copy_tree(posixpath.join(work, TRANSFORM_FN),
                                  posixpath.join(staging, TRANSFORM_FN))
-                manifest = fit_and_export(data, schema=self._schema, staging=staging,
-                                          options=self._options, arrow_schema=self._arrow_schema,
-                                          passthrough_ranges=ranges)
+                passthrough = {c.name for c in self._schema.passthrough}
+                manifest = fit_and_export(
+                    data, schema=self._schema, staging=staging, options=self._options,
+                    arrow_schema=self._arrow_schema,
+                    passthrough_ranges={n: r for n, r in ranges.items() if n in passthrough},
+                    value_ranges={n: r for n, r in ranges.items() if n not in passthrough})
                 write_manifest(staging, manifest)
                 path = publish(staging, self._model_dir)
             finally:

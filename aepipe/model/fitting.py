@@ -245,7 +245,7 @@ class _PeriodLog(keras.callbacks.Callback):
 
 def fit_and_export(training: TrainingData, *, schema: Schema, staging: str,
                    options: ModelOptions, arrow_schema: pa.Schema,
-                   passthrough_ranges: dict) -> Manifest:
+                   passthrough_ranges: dict, value_ranges: dict) -> Manifest:
     """Fits the model on `training`, writes the SavedModel into `staging`, returns the manifest
     (whose options have the shape the table's kind gives the unset ones)."""
     import tensorflow_transform as tft
@@ -289,4 +289,5 @@ def fit_and_export(training: TrainingData, *, schema: Schema, staging: str,
         residual_std=residual_std,
         prior=prior.to_dict(),
         passthrough_ranges=passthrough_ranges,
+        value_ranges=value_ranges,
     )

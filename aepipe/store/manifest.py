@@ -65,6 +65,8 @@ class Manifest:
     residual_std: dict[str, float]  # per value feature: the noise sampling adds
     prior: dict[str, Any]  # the sampling prior's kind and parameters (Prior.to_dict)
     passthrough_ranges: dict[str, Any]  # timestamp and key ranges, for fresh synthetic values
+    value_ranges: dict[str, Any]  # numbers' [min, max] as the input holds them: sampled
+    # numbers stay within
     files: dict[str, str] = dataclasses.field(default_factory=dict)  # path -> SHA-256
     aepipe_version: str = __version__
     format_version: int = FORMAT_VERSION

@@ -54,20 +54,32 @@ def signature_inputs(batch: pa.RecordBatch, columns: Sequence[Column]) -> dict[s
 
 
 def arrow_columns(outputs: Mapping[str, Any], columns: Sequence[Column],
-                  arrow_types: Sequence[pa.DataType]) -> list[pa.Array]:
+                  arrow_types: Sequence[pa.DataType],
+                  ranges: Mapping[str, Sequence[Any]] | None = None) -> list[pa.Array]:
     """Modelled columns of the given Arrow types from the raw outputs of `decode`, `generate`
     or `sample` (tensors or arrays): the inverse of `signature_inputs`. Every string output
-    crosses in one buffer (`string_arrays`)."""
+    crosses in one buffer (`string_arrays`). A number with a range ([low, high] in `ranges`) is
+    kept within it, in its own type: the decoder's float32 arithmetic may land a hair outside
+    a float64 column's range."""
     strings = [c.name for c in columns if c.kind in (Kind.CATEGORICAL, Kind.ITEMS)]
     as_text = dict(zip(strings, string_arrays([outputs[name] for name in strings])))
-    return [_arrow_column(outputs, as_text, column, arrow_type)
-            for column, arrow_type in zip(columns, arrow_types)]
+    arrays = [_arrow_column(outputs, as_text, column, arrow_type)
+              for column, arrow_type in zip(columns, arrow_types)]
+    return [_within(array, (ranges or {}).get(column.name))
+            for array, column in zip(arrays, columns)]
 
 
 def arrow_column(outputs: Mapping[str, Any], column: Column, arrow_type: pa.DataType
                  ) -> pa.Array:
     """One modelled column of `arrow_type` from the raw outputs (see `arrow_columns`)."""
     return arrow_columns(outputs, [column], [arrow_type])[0]
+
+
+def _within(array: pa.Array, bounds: Sequence[Any] | None) -> pa.Array:
+    if bounds is None:
+        return array
+    low, high = (pa.scalar(bound).cast(array.type) for bound in bounds)
+    return pc.max_element_wise(pc.min_element_wise(array, high), low)
 
 
 def _arrow_column(outputs: Mapping[str, Any], as_text: Mapping[str, pa.StringArray],

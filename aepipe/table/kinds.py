@@ -25,8 +25,8 @@ class Kind(str, enum.Enum):
         t = pa.types
         if self is Kind.NUMERIC:
             return t.is_floating(arrow_type) or t.is_integer(arrow_type)
-        if self is Kind.INTEGER:
-            return t.is_integer(arrow_type)
+        if self is Kind.INTEGER:  # floats too: whole numbers with nulls are stored as floats
+            return t.is_integer(arrow_type) or t.is_floating(arrow_type)
         if self is Kind.CATEGORICAL:
             return (is_string_type(arrow_type) or t.is_integer(arrow_type)
                     or t.is_boolean(arrow_type))

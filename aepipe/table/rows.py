@@ -6,6 +6,8 @@ write the reason of a rejected row.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -33,7 +35,8 @@ def split_valid(batch: pa.RecordBatch, schema: Schema) -> tuple[pa.RecordBatch, 
     """Splits a batch into rows a model can use and rejected rows with a reason column.
 
     A row is rejected for a null where the schema forbids nulls, a NaN or infinity in a
-    numeric column, or an item set that is null, empty or holds a null item. Unseen categories
+    numeric column, a value with a fraction in an integer column stored as floats, or an item
+    set that is null, empty or holds a null item. Unseen categories
     are not errors: the vocabulary maps them to its out-of-vocabulary bucket.
     """
     problems = {c.name: _problems(batch.column(c.name), c) for c in schema.columns
@@ -58,10 +61,13 @@ def _problems(array: pa.Array, column: Column) -> np.ndarray | None:
     mask = None
     if not column.nullable and array.null_count:
         mask = np.asarray(array.is_null())
-    if column.kind is Kind.NUMERIC and pa.types.is_floating(array.type):
-        not_finite = np.asarray(pc.fill_null(pc.invert(pc.is_finite(array)), False))
-        if not_finite.any():
-            mask = not_finite if mask is None else mask | not_finite
+    if column.kind in (Kind.NUMERIC, Kind.INTEGER) and pa.types.is_floating(array.type):
+        bad = pc.invert(pc.is_finite(array))
+        if column.kind is Kind.INTEGER:
+            bad = pc.or_(bad, pc.not_equal(array, pc.round(array)))
+        bad = np.asarray(pc.fill_null(bad, False))
+        if bad.any():
+            mask = bad if mask is None else mask | bad
     return mask
 
 
@@ -82,6 +88,8 @@ def _describe(array: pa.Array, row: int) -> str:
         return "null where the schema forbids nulls"
     if isinstance(value, list):
         return "a null item in the set" if value else "an empty item set"
+    if math.isfinite(value):
+        return f"{value} is not a whole number"
     return f"{value} is not finite"
 
 

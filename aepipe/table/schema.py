@@ -93,8 +93,13 @@ class Schema:
         return cls(tuple(_column_from_dict(entry, source, i)
                          for i, entry in enumerate(data["columns"])))
 
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+    def to_yaml(self, comments: Mapping[str, str] | None = None) -> str:
+        """The schema file; `comments` (column -> text) go after their columns' entries."""
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+        for name, comment in (comments or {}).items():
+            entry = yaml.safe_dump([self[name].to_dict()], sort_keys=False)
+            text = text.replace(entry, entry.rstrip("\n") + f"  # {comment}\n", 1)
+        return text
 
     @classmethod
     def load(cls, path: str) -> "Schema":
@@ -114,10 +119,10 @@ class Schema:
         except SchemaError as e:
             raise SchemaError(f"{path}: {e}" if not str(e).startswith(path) else str(e)) from None
 
-    def save(self, path: str) -> None:
+    def save(self, path: str, comments: Mapping[str, str] | None = None) -> None:
         from aepipe.io import files
 
-        files.write_text(path, self.to_yaml())
+        files.write_text(path, self.to_yaml(comments))
 
 
 def _column_from_dict(entry: Any, source: str, index: int) -> Column:
