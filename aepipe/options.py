@@ -17,9 +17,12 @@ from aepipe.errors import OptionsError
 
 __all__ = ["option", "REQUIRED", "ModelOptions", "EncodeOptions", "SampleOptions", "RecommendOptions",
            "EvaluateOptions", "InferSchemaOptions", "MODELS", "NUMERIC_TRANSFORMS", "PRIORS",
-           "ACTIVATIONS", "TABLE_SHAPE", "ITEM_SET_SHAPE"]
+           "ACTIVATIONS", "TABLE_SHAPE", "ITEM_SET_SHAPE", "EASE_MAX_ITEMS"]
 
-MODELS = ("ae", "vae")  # aepipe.model.autoencoder.MODELS: a plain autoencoder or a variational one
+# aepipe.model.autoencoder.MODELS: a plain autoencoder or a variational one; and EASE/EDLAE, a
+# linear item-to-item autoencoder in closed form (aepipe.model.linear), for item sets alone
+MODELS = ("ae", "vae", "ease")
+EASE_MAX_ITEMS = 20_000  # EASE solves an items x items system on one worker
 PRIORS = ("gaussian_mixture",)  # aepipe.model.prior.PRIORS: densities fitted to the codes
 NUMERIC_TRANSFORMS = ("quantile", "standard")  # see aepipe.transform.marginal; or standardised
 ACTIVATIONS = ("relu", "tanh")  # of the hidden layers
@@ -53,9 +56,11 @@ class ModelOptions:
     improvement.
     """
 
-    model: str = option("vae", "vae: a variational autoencoder with a small KL weight; ae: a "
-                        "plain autoencoder; both sample from a density fitted to the codes",
-                        choices=MODELS)
+    model: str | None = option(None, "vae: a variational autoencoder with a small KL weight; "
+                               "ae: a plain autoencoder (both sample from a density fitted to "
+                               "the codes); ease: a linear item-to-item model in closed form, "
+                               "for a table of one item set column (default: ease for such a "
+                               "table, else vae)", choices=MODELS)
     beta: float | None = option(None, "weight of the VAE's KL term (1 is the ELBO; default "
                                 f"{TABLE_SHAPE['beta']}, {ITEM_SET_SHAPE['beta']} with item "
                                 "sets)")
@@ -93,6 +98,13 @@ class ModelOptions:
     item_vocabulary_size: int = option(20_000, "most frequent items kept per item set column")
     item_dropout: float = option(0.5, "share of a set's items hidden from the encoder while "
                                  "training")
+    ease_l2: float | None = option(None, "--model ease: the L2 weight (lambda); default: the "
+                                   "value whose recommendations find most of the validation "
+                                   "rows' hidden items")
+    ease_dropout: float = option(0.7, "--model ease: the emphasised dropout of EDLAE (Steck "
+                                 "2020), a per-item L2 weight; 0 is EASE")
+    ease_popularity: float = option(0.2, "--model ease: an item's scores are divided by its "
+                                    "count to this power; 0 leaves them")
 
     def __post_init__(self):
         if (self.code_size or 1) < 1 or any(h < 1 for h in self.hidden or ()):
@@ -104,7 +116,7 @@ class ModelOptions:
             raise OptionsError("the validation fraction must be in [0, 1)")
         if self.activation not in (None, *ACTIVATIONS):
             raise OptionsError(f"the activation must be one of {', '.join(ACTIVATIONS)}")
-        if self.model not in MODELS or self.numeric not in NUMERIC_TRANSFORMS:
+        if self.model not in (None, *MODELS) or self.numeric not in NUMERIC_TRANSFORMS:
             raise OptionsError(f"the model must be one of {', '.join(MODELS)} and the numeric "
                                f"transform one of {', '.join(NUMERIC_TRANSFORMS)}")
         if (self.beta or 0.0) < 0 or not (0.0 <= self.input_dropout < 1.0
@@ -116,11 +128,19 @@ class ModelOptions:
         if self.prior not in PRIORS or self.prior_components < 1:
             raise OptionsError(f"the prior must be one of {', '.join(PRIORS)}, with at least "
                                "one component")
+        if (self.ease_l2 or 0.0) < 0 or not 0.0 <= self.ease_dropout < 1.0:
+            raise OptionsError("--ease-l2 must not be negative and --ease-dropout must be in "
+                               "[0, 1)")
+        if self.model == "ease" and self.item_vocabulary_size > EASE_MAX_ITEMS:
+            raise OptionsError(f"--model ease solves an items x items system on one worker: "
+                               f"at most {EASE_MAX_ITEMS:,} items (--item-vocabulary-size "
+                               f"{self.item_vocabulary_size:,})")
 
-    def for_table(self, *, item_sets: bool) -> "ModelOptions":
-        """These options with the unset shape options at the defaults of a table with (or
-        without) item set columns."""
-        defaults = ITEM_SET_SHAPE if item_sets else TABLE_SHAPE
+    def for_table(self, *, item_sets: bool, only_item_sets: bool = False) -> "ModelOptions":
+        """These options with the unset ones at the defaults of a table with (or without) item
+        set columns, or of item sets alone."""
+        defaults = dict(ITEM_SET_SHAPE if item_sets else TABLE_SHAPE,
+                        model="ease" if only_item_sets else "vae")
         return dataclasses.replace(self, **{name: value for name, value in defaults.items()
                                             if getattr(self, name) is None})
 

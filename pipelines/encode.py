@@ -53,6 +53,7 @@ def encode(*, input_pattern: str, model_dir: str, output: str,
 
     beam_options = pipeline_options(beam_args)
     model = ModelDirectory(model_dir, verify_files=verify, trust_model=trust_model)
+    model.require_code("encode")
     summary = check_inputs(input_pattern, model.schema, extra_columns=options.passthrough)
     rejected = rejected or default_rejected(output)
     refuse_existing_output(output, overwrite=overwrite)

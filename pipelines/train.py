@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import time
@@ -26,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flags(parser, INPUT)
     parser.add_argument("--schema", required=True, help="schema YAML (see aepipe infer-schema)")
     parser.add_argument("--model-dir", required=True, help="where the model directory goes")
+    parser.add_argument("--validation-input", default=None, metavar="PATTERN",
+                        help="Parquet files of the rows to validate on (default: "
+                             "--validation-fraction of --input's rows, chosen by a hash)")
     REJECTED.add(parser, help=f"{REJECTED.help} (default: MODEL_DIR-rejected, beside the "
                               "model directory)")
     add_flags(parser, OVERWRITE)
@@ -37,28 +41,41 @@ def run(args: argparse.Namespace, beam_args: Sequence[str]) -> str:
 
     return train(input_pattern=args.input, schema=Schema.load(args.schema),
                  model_dir=args.model_dir, options=options_from(args, ModelOptions),
-                 beam_args=beam_args, rejected=args.rejected, overwrite=args.overwrite)
+                 validation_pattern=args.validation_input, beam_args=beam_args,
+                 rejected=args.rejected, overwrite=args.overwrite)
 
 
 def train(*, input_pattern: str, schema, model_dir: str, options: ModelOptions,
-          beam_args: Sequence[str] = (), rejected: str | None = None,
-          overwrite: bool = False) -> str:
+          validation_pattern: str | None = None, beam_args: Sequence[str] = (),
+          rejected: str | None = None, overwrite: bool = False) -> str:
     """Builds and runs the training pipeline; returns the published model directory."""
     import apache_beam as beam
 
-    from aepipe.beam.io import pipeline_options, prepare_rejected, read_validated, run_and_count
+    from aepipe.beam.io import (WriteRecordBatches, pipeline_options, prepare_rejected,
+                                read_and_validate, run_and_count)
     from aepipe.beam.train import TrainAutoencoder
     from aepipe.beam.validate import check_inputs
+    from aepipe.table.rows import rejected_schema
 
     beam_options = pipeline_options(beam_args)
     summary = check_inputs(input_pattern, schema)
-    _LOG.info("training on %s: %d file(s), %d rows", input_pattern, len(summary.files),
-              summary.num_rows)
+    held_out = check_inputs(validation_pattern, schema) if validation_pattern else None
+    _LOG.info("training on %s: %d file(s), %d rows%s", input_pattern, len(summary.files),
+              summary.num_rows, f"; validating on {validation_pattern}: {held_out.num_rows} "
+              "rows" if held_out else "")
     started = time.perf_counter()
     pipeline = beam.Pipeline(options=beam_options)
     rejected = rejected or model_dir.rstrip("/") + "-rejected"
     prepare_rejected(rejected, overwrite=overwrite)
-    valid = read_validated(pipeline, summary, schema, rejected)
+    valid, invalid = read_and_validate(pipeline, summary, schema)
+    if held_out is not None:  # read as the training rows' types, so that dead letters match
+        held_out = dataclasses.replace(held_out, arrow_schema=summary.arrow_schema)
+        validation, invalid_validation = read_and_validate(pipeline, held_out, schema,
+                                                           label="Validation")
+        valid = (valid, validation)
+        invalid = (invalid, invalid_validation) | "Rejected" >> beam.Flatten()
+    invalid | "WriteRejected" >> WriteRecordBatches(rejected,
+                                                    rejected_schema(summary.arrow_schema))
     valid | TrainAutoencoder(schema=schema, model_dir=model_dir,
                              input_arrow_schema=summary.arrow_schema, options=options,
                              overwrite=overwrite)

@@ -62,6 +62,7 @@ class BatchEncoder:
 
     def __init__(self, model: ModelDirectory, input_schema: pa.Schema,
                  options: EncodeOptions = EncodeOptions()):
+        model.require_code("encode")
         self.model = model
         self.output_schema = encoded_schema(model, input_schema, options)
         self._kept = kept_columns(model, input_schema, options.passthrough)

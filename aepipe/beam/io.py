@@ -50,11 +50,13 @@ def read_validated(pipeline: beam.Pipeline, summary: InputSummary, schema: Schem
     return valid
 
 
-def read_and_validate(pipeline: beam.Pipeline, summary: InputSummary, schema: Schema):
-    """Reads the checked input files; returns the valid batches and the rejected rows."""
-    batches = pipeline | "Read" >> ReadFromParquetBatched(
+def read_and_validate(pipeline: beam.Pipeline, summary: InputSummary, schema: Schema, *,
+                      label: str = ""):
+    """Reads the checked input files; returns the valid batches and the rejected rows.
+    `label` names the steps when a pipeline reads more than one input."""
+    batches = pipeline | f"Read{label}" >> ReadFromParquetBatched(
         summary.pattern, columns=list(summary.arrow_schema.names))
-    return batches | "Validate" >> ValidateBatches(schema, summary.arrow_schema)
+    return batches | f"Validate{label}" >> ValidateBatches(schema, summary.arrow_schema)
 
 
 class WriteRecordBatches(beam.PTransform):

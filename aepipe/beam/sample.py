@@ -52,6 +52,7 @@ class BlockSampler:
 
     def __init__(self, model: ModelDirectory, options: SampleOptions, *,
                  guard: DistanceGuard | None = None):
+        model.require_code("sample")
         self.model = model
         self.options = options
         self.guard = guard

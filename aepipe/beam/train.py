@@ -30,83 +30,126 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.parquetio import WriteToParquetBatched
 from apache_beam.options.pipeline_options import GoogleCloudOptions
 
-from aepipe.errors import InputError
+from aepipe.beam.gram import ItemGram
+from aepipe.errors import InputError, OptionsError
 from aepipe.io import files as fileio
 from aepipe.options import ModelOptions
 from aepipe.store.manifest import TRANSFORM_FN
 from aepipe.store.publish import prepare, publish, staging_for, write_manifest
 from aepipe.table.kinds import is_string_type
-from aepipe.table.layout import Layout
+from aepipe.table.layout import Layout, items_of
 from aepipe.table.rows import row_hashes
 from aepipe.table.schema import Kind, Schema
 from aepipe.transform.feed import tensor_adapter_config, to_feed
 from aepipe.transform.preprocess import preprocessing_fn, statistic_outputs
 
-__all__ = ["TrainAutoencoder"]
+__all__ = ["TrainAutoencoder", "resolved_options"]
 
 _LOG = logging.getLogger(__name__)
 _VALIDATION = "validation"
 
 
 class TrainAutoencoder(beam.PTransform):
-    """Trains an autoencoder on valid record batches (see `ValidateBatches`).
+    """Trains a model on valid record batches (see `ValidateBatches`).
 
-    The model directory is checked for writability when the transform is built, so a bad path
-    fails before the pipeline runs. `input_arrow_schema`, the Arrow types of the input columns,
-    is recorded in the manifest so that synthetic data can be written with the same types.
+    Its input is one PCollection of batches, of which a `validation_fraction` of the rows
+    (chosen by a hash of their values) is held out, or a pair (training batches, validation
+    batches). The model directory is checked for writability when the transform is built, so
+    a bad path fails before the pipeline runs; so does an option the table cannot take.
+    `input_arrow_schema`, the Arrow types of the input columns, is recorded in the manifest so
+    that synthetic data can be written with the same types.
     """
 
     def __init__(self, *, schema: Schema, model_dir: str, input_arrow_schema: pa.Schema,
                  options: ModelOptions = ModelOptions(), overwrite: bool = False):
         super().__init__()
         self._schema = schema
+        self._options = resolved_options(schema, options)
         self._model_dir = prepare(model_dir, overwrite=overwrite)
-        self._options = options
         self._arrow_schema = input_arrow_schema
 
     def expand(self, batches):
         schema, options = self._schema, self._options
         layout = Layout.of(schema)
-        work = _work_directory(batches.pipeline.options)
-        train, validation = batches | "Split" >> beam.ParDo(
-            _SplitByHash(schema, options.validation_fraction)).with_outputs(
-                _VALIDATION, main="train")
-        config = tensor_adapter_config(layout)
-        with tft_beam.Context(temp_dir=posixpath.join(work, "tft")):
-            train_feed = train | "FeedTrain" >> beam.Map(to_feed, layout)
-            validation_feed = validation | "FeedValidation" >> beam.Map(to_feed, layout)
-            transform_fn = (train_feed, config) | tft_beam.AnalyzeDataset(preprocessing_fn(
-                layout, vocabulary_size=options.vocabulary_size,
-                item_vocabulary_size=options.item_vocabulary_size, numeric=options.numeric))
-            statistics = statistic_outputs(layout, numeric=options.numeric)
-            transformed = [
-                ((feed, config), transform_fn) | f"Transform{name}" >> tft_beam.TransformDataset(
-                    exclude_outputs=statistics, output_record_batches=True)
-                for name, feed in (("Train", train_feed), ("Validation", validation_feed))]
-            transform_written = transform_fn | tft_beam.WriteTransformFn(
-                posixpath.join(work, TRANSFORM_FN))
+        pipeline = batches[0].pipeline if isinstance(batches, tuple) else batches.pipeline
+        work = _work_directory(pipeline.options)
+        train, validation = self._split(batches)
+        transform_fn, transformed = _transform(layout, options, work, train, validation)
         written = [
             pcoll
             | f"Matrices{name}" >> beam.Map(_matrices, layout.matrix_schema())
             | f"Write{name}" >> WriteToParquetBatched(
                 posixpath.join(work, name.lower()), schema=layout.matrix_schema(),
                 file_name_suffix=".parquet")
-            for name, (pcoll, _) in zip(("Train", "Validation"), transformed)
-        ]
-        ranges = batches | "Ranges" >> beam.CombineGlobally(_Ranges(
-            schema.passthrough + tuple(c for c in schema.modelled
-                                       if c.kind in (Kind.NUMERIC, Kind.INTEGER))))
+            for name, pcoll in zip(("Train", "Validation"), transformed)]
+        ranges = (train, validation) | "AllRows" >> beam.Flatten() | "Ranges" >> (
+            beam.CombineGlobally(_Ranges(schema.passthrough + tuple(
+                c for c in schema.modelled if c.kind in (Kind.NUMERIC, Kind.INTEGER)))))
         return (
-            batches.pipeline
+            pipeline
             | "Once" >> beam.Create([None])
             | "FitAndPublish" >> beam.ParDo(
                 _FitAndPublish(schema=schema, work=work, model_dir=self._model_dir,
                                options=options, arrow_schema=self._arrow_schema),
                 beam.pvalue.AsSingleton(ranges),
-                beam.pvalue.AsList(transform_written),
+                beam.pvalue.AsDict(_grams(pipeline, layout, options, transformed)),
+                beam.pvalue.AsList(transform_fn),
                 beam.pvalue.AsList(written[0]),
-                beam.pvalue.AsList(written[1]))
-        )
+                beam.pvalue.AsList(written[1])))
+
+    def _split(self, batches):
+        """The training and validation batches: as given, or split by a hash of the rows."""
+        if isinstance(batches, tuple):
+            return batches
+        return batches | "Split" >> beam.ParDo(_SplitByHash(
+            self._schema, self._options.validation_fraction)).with_outputs(
+                _VALIDATION, main="train")
+
+
+def resolved_options(schema: Schema, options: ModelOptions) -> ModelOptions:
+    """The options with their table's defaults (`ModelOptions.for_table`); a linear model for a
+    table that is not one item set column is refused, naming the columns."""
+    sets = [c.name for c in schema.modelled if c.kind is Kind.ITEMS]
+    options = options.for_table(item_sets=bool(sets),
+                                only_item_sets=len(sets) == len(schema.modelled) == 1)
+    others = [c.name for c in schema.modelled if c.kind is not Kind.ITEMS]
+    if options.model == "ease" and (len(sets) != 1 or others):
+        raise OptionsError(f"--model ease models one item set column and nothing else; the "
+                           f"schema models {', '.join(c.name for c in schema.modelled)}: use "
+                           "--model vae, or mark the other columns key or ignore")
+    return options
+
+
+def _transform(layout: Layout, options: ModelOptions, work: str, train, validation):
+    """tf.Transform: the analysis over every row (a validation row's categories and items are
+    in the vocabulary too), the transform of each split; the transform_fn, written to `work`,
+    and the transformed training and validation batches."""
+    config = tensor_adapter_config(layout)
+    with tft_beam.Context(temp_dir=posixpath.join(work, "tft")):
+        feeds = [pcoll | f"Feed{name}" >> beam.Map(to_feed, layout)
+                 for name, pcoll in (("Train", train), ("Validation", validation))]
+        every_row = feeds | "EveryRow" >> beam.Flatten()
+        transform_fn = (every_row, config) | tft_beam.AnalyzeDataset(preprocessing_fn(
+            layout, vocabulary_size=options.vocabulary_size,
+            item_vocabulary_size=options.item_vocabulary_size, numeric=options.numeric))
+        statistics = statistic_outputs(layout, numeric=options.numeric)
+        transformed = [
+            ((feed, config), transform_fn) | f"Transform{name}" >> tft_beam.TransformDataset(
+                exclude_outputs=statistics, output_record_batches=True)
+            for name, feed in zip(("Train", "Validation"), feeds)]
+        written = transform_fn | tft_beam.WriteTransformFn(posixpath.join(work, TRANSFORM_FN))
+    return written, [batches for batches, _ in transformed]
+
+
+def _grams(pipeline, layout: Layout, options: ModelOptions, transformed):
+    """("train" | "validation", the item Gram matrix) for `--model ease`; none otherwise."""
+    if options.model != "ease":
+        return pipeline | "NoGrams" >> beam.Create([])
+    column = items_of(layout.item_sets[0].name)
+    grams = [pcoll | f"Gram{name}" >> beam.CombineGlobally(ItemGram(column))
+             | f"Key{name}" >> beam.Map(lambda gram, key: (key, gram), name.lower())
+             for name, pcoll in zip(("Train", "Validation"), transformed)]
+    return grams | "Grams" >> beam.Flatten()
 
 
 def _work_directory(options) -> str:
@@ -203,7 +246,8 @@ def _matrices(element: tuple[pa.RecordBatch, dict], schema: pa.Schema) -> pa.Tab
 class _FitAndPublish(beam.DoFn):
     """Fits the model on the transformed files, exports it and publishes the directory.
 
-    The side inputs only order this step after the writes it reads.
+    Its side inputs are the columns' ranges and the item Gram matrices (`--model ease`); the
+    others only order this step after the writes it reads.
     """
 
     def __init__(self, *, schema: Schema, work: str, model_dir: str, options: ModelOptions,
@@ -215,7 +259,7 @@ class _FitAndPublish(beam.DoFn):
         self._options = options
         self._arrow_schema = arrow_schema
 
-    def process(self, _, ranges: dict, *written) -> Iterator[str]:
+    def process(self, _, ranges: dict, grams: dict, *written) -> Iterator[str]:
         from aepipe.model.fitting import TrainingData, fit_and_export  # Keras: on the worker
 
         work = self._work
@@ -234,15 +278,15 @@ class _FitAndPublish(beam.DoFn):
                     data, schema=self._schema, staging=staging, options=self._options,
                     arrow_schema=self._arrow_schema,
                     passthrough_ranges={n: r for n, r in ranges.items() if n in passthrough},
-                    value_ranges={n: r for n, r in ranges.items() if n not in passthrough})
+                    value_ranges={n: r for n, r in ranges.items() if n not in passthrough},
+                    grams=(grams.get("train"), grams.get("validation")))
                 write_manifest(staging, manifest)
                 path = publish(staging, self._model_dir)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         finally:
             fileio.delete_tree(work)
-        _LOG.info("model published to %s (validation loss %s)", path,
-                  manifest.training.validation_loss)
+        _LOG.info("model published to %s", path)
         yield path
 
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import tensorflow as tf
 
+from aepipe.table import signatures
 from aepipe.transform import marginal
 
-__all__ = ["Values", "flags", "choose", "item_set"]
+__all__ = ["Values", "flags", "choose", "item_set", "top_items"]
 
 
 class Values(tf.Module):
@@ -116,3 +118,24 @@ def _gumbel(uniform: tf.Tensor, classes: int) -> tf.Tensor:
     x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
     u = (tf.cast(tf.bitwise.right_shift(x, 8), tf.float32) + 0.5) / 16_777_216.0
     return -tf.math.log(-tf.math.log(u))
+
+
+def top_items(name: str, scores: tf.Tensor, chosen: tf.Tensor, vocabulary: tf.Tensor,
+              top_k: tf.Tensor, exclude_seen: tf.Tensor, *, logits: bool
+              ) -> dict[str, tf.Tensor]:
+    """The `recommend` signature's outputs for item set column `name`, from each row's scores
+    over its vocabulary ([batch, items]) and its own items (`chosen`, 0/1): the `top_k`
+    best-scored items (less the row's own with `exclude_seen`), their scores (with `logits`,
+    their probabilities among the items that may be recommended), and how many of the k are
+    real (fewer where too few are left)."""
+    size = scores.shape[1]
+    left = tf.where(exclude_seen, size - tf.reduce_sum(chosen, axis=1), float(size))
+    scores = tf.where(exclude_seen & (chosen > 0), -np.inf, scores)
+    best = tf.math.top_k(scores, k=tf.minimum(top_k, size))
+    values = best.values
+    if logits:
+        values = tf.exp(values - tf.reduce_logsumexp(scores, axis=1, keepdims=True))
+    return {name: tf.gather(vocabulary, best.indices),
+            signatures.score_name(name): values,
+            signatures.size_name(name): tf.cast(
+                tf.minimum(tf.cast(top_k, tf.float32), left), tf.int32)}

@@ -125,17 +125,12 @@ class AutoencoderModule(tf.Module):
         inputs = self._inputs(raw)
         logits = self.model(inputs)[OUTPUTS][:, layout.outputs.items]
         recommended = {}
-        for column, size, scores, chosen in zip(layout.item_sets, layout.items,
-                                                tf.split(logits, list(layout.items), axis=1),
-                                                self.model.item_sets(inputs)):
-            left = tf.where(exclude_seen, size - tf.reduce_sum(chosen, axis=1), size)
-            scores = tf.where(exclude_seen & (chosen > 0), -np.inf, scores)
-            best = tf.math.top_k(scores, k=tf.minimum(top_k, size))
-            recommended[column.name] = tf.gather(self._vocabularies[column.name], best.indices)
-            recommended[signatures.score_name(column.name)] = tf.exp(
-                best.values - tf.reduce_logsumexp(scores, axis=1, keepdims=True))
-            recommended[signatures.size_name(column.name)] = tf.cast(
-                tf.minimum(tf.cast(top_k, tf.float32), left), tf.int32)
+        for column, scores, chosen in zip(layout.item_sets,
+                                          tf.split(logits, list(layout.items), axis=1),
+                                          self.model.item_sets(inputs)):
+            recommended.update(decoding.top_items(column.name, scores, chosen,
+                                                  self._vocabularies[column.name], top_k,
+                                                  exclude_seen, logits=True))
         return recommended
 
     # Writing rows -----------------------------------------------------------------------------
@@ -237,5 +232,6 @@ class _Draws:
             drawn, [-1, len(self._layout.scalars), DRAWS_PER_SCALAR])
 
 
-def save(module: AutoencoderModule, path: str) -> None:
+def save(module: Any, path: str) -> None:
+    """Saves a module with its `signatures()` (an autoencoder's, or a linear model's)."""
     tf.saved_model.save(module, path, signatures=module.signatures())

@@ -9,20 +9,20 @@ import dataclasses
 import logging
 import posixpath
 import time
-from typing import Sequence
+from typing import Any, NamedTuple, Sequence
 
 import keras
 import numpy as np
 import pyarrow as pa
 import tensorflow as tf
 
-from aepipe.model import data, export
+from aepipe.model import data, export, linear
 from aepipe.model.autoencoder import MODELS, OUTPUTS, Autoencoder, marginal_scales
 from aepipe.model.prior import PRIORS, Prior
 from aepipe.options import ModelOptions
 from aepipe.store.manifest import SAVED_MODEL, TRANSFORM_FN, Manifest, TrainingRun
-from aepipe.table.layout import NULLS, SCALARS, Layout
-from aepipe.table.schema import Kind, Schema
+from aepipe.table.layout import NULLS, SCALARS, Layout, items_of
+from aepipe.table.schema import Schema
 from aepipe.transform import marginal
 
 __all__ = ["TrainingData", "FitResult", "Schedule", "fit", "fit_and_export"]
@@ -243,51 +243,111 @@ class _PeriodLog(keras.callbacks.Callback):
                   schedule.period * schedule.batch_size / max(seconds, 1e-9))
 
 
+class Fitted(NamedTuple):
+    """A fitted model of either family: its SavedModel module and what the manifest says of
+    the fit."""
+
+    module: Any
+    options: ModelOptions  # with what the fit settled (EASE's L2 weight)
+    run: TrainingRun
+    loss_scales: dict[str, float]
+    score_percentiles: dict[str, float]
+    residual_std: dict[str, float]
+    prior: dict[str, Any]
+
+
 def fit_and_export(training: TrainingData, *, schema: Schema, staging: str,
-                   options: ModelOptions, arrow_schema: pa.Schema,
-                   passthrough_ranges: dict, value_ranges: dict) -> Manifest:
-    """Fits the model on `training`, writes the SavedModel into `staging`, returns the manifest
-    (whose options have the shape the table's kind gives the unset ones)."""
+                   options: ModelOptions, arrow_schema: pa.Schema, passthrough_ranges: dict,
+                   value_ranges: dict, grams: tuple[Any, Any] | None = None) -> Manifest:
+    """Fits the model on `training` (`options` resolved for the table: `for_table`), writes
+    the SavedModel into `staging`, returns the manifest. `grams` are the training and
+    validation rows' item Gram matrices, which `--model ease` is fitted on."""
     import tensorflow_transform as tft
 
-    options = options.for_table(item_sets=any(c.kind is Kind.ITEMS for c in schema.modelled))
     tft_layer = tft.TFTransformOutput(
         posixpath.join(staging, TRANSFORM_FN)).transform_features_layer()
     statistics, vocabularies = export.analysis_results(tft_layer, training.layout)
     layout = Layout.of(schema, {name: len(v) for name, v in vocabularies.items()},
                        bins=marginal.BINS if options.numeric == "quantile" else 0)
     training = dataclasses.replace(training, layout=layout)
-    _LOG.info("training on %d rows (%d for validation), %d columns, code size %d",
-              training.train_rows, training.validation_rows, len(layout.columns),
-              options.code_size)
+    _LOG.info("training %s on %d rows (%d for validation), %d columns", options.model,
+              training.train_rows, training.validation_rows, len(layout.columns))
+    if options.model == "ease":
+        fitted = _fit_linear(training, options, tft_layer, vocabularies, grams)
+    else:
+        fitted = _fit_autoencoder(training, options, tft_layer, statistics, vocabularies)
+    export.save(fitted.module, posixpath.join(staging, SAVED_MODEL))
+    return Manifest(
+        schema=schema,
+        input_arrow_schema=arrow_schema,
+        options=fitted.options,
+        rows={"train": training.train_rows, "validation": training.validation_rows},
+        training=fitted.run,
+        statistics=statistics,
+        vocabularies=vocabularies,
+        loss_scales=fitted.loss_scales,
+        score_percentiles=fitted.score_percentiles,
+        residual_std=fitted.residual_std,
+        prior=fitted.prior,
+        passthrough_ranges=passthrough_ranges,
+        value_ranges=value_ranges,
+    )
+
+
+def _fit_autoencoder(training: TrainingData, options: ModelOptions, tft_layer: Any,
+                     statistics: dict, vocabularies: dict) -> Fitted:
     result = fit(training, options)
     percentiles, residual_std = reconstruction_figures(
         result.model, training.validation_files or training.train_files)
     prior = fit_prior(result.model, training.train_files, options)
-    export.save(export.AutoencoderModule(tft_layer=tft_layer, model=result.model,
-                                         statistics=statistics, vocabularies=vocabularies,
-                                         residual_std=residual_std, prior=prior),
-                posixpath.join(staging, SAVED_MODEL))
+    module = export.AutoencoderModule(tft_layer=tft_layer, model=result.model,
+                                      statistics=statistics, vocabularies=vocabularies,
+                                      residual_std=residual_std, prior=prior)
     best, schedule = result.best_period, result.schedule
-    return Manifest(
-        schema=schema,
-        input_arrow_schema=arrow_schema,
-        options=options,
-        rows={"train": training.train_rows, "validation": training.validation_rows},
-        training=TrainingRun(
-            batch_size=schedule.batch_size, steps_per_period=schedule.period,
-            steps=len(result.history["loss"]) * schedule.period,
-            best_step=(best + 1) * schedule.period, history=result.history,
-            train_loss=result.history["loss"][best],
-            validation_loss=result.history["val_loss"][best] if "val_loss" in result.history
-            else None,
-            fit_seconds=round(result.seconds, 3)),
-        statistics=statistics,
-        vocabularies=vocabularies,
-        loss_scales=result.model.scales,
-        score_percentiles=percentiles,
-        residual_std=residual_std,
-        prior=prior.to_dict(),
-        passthrough_ranges=passthrough_ranges,
-        value_ranges=value_ranges,
-    )
+    run = TrainingRun(
+        batch_size=schedule.batch_size, steps_per_period=schedule.period,
+        steps=len(result.history["loss"]) * schedule.period,
+        best_step=(best + 1) * schedule.period, history=result.history,
+        train_loss=result.history["loss"][best],
+        validation_loss=result.history["val_loss"][best] if "val_loss" in result.history
+        else None,
+        fit_seconds=round(result.seconds, 3))
+    return Fitted(module, options, run, result.model.scales, percentiles, residual_std,
+                  prior.to_dict())
+
+
+def _fit_linear(training: TrainingData, options: ModelOptions, tft_layer: Any,
+                vocabularies: dict, grams: tuple[Any, Any] | None) -> Fitted:
+    """EASE/EDLAE on the item Gram matrices (see `aepipe.model.linear`)."""
+    layout = training.layout
+    column, size = layout.item_sets[0], layout.items[0]
+    train_gram, validation_gram = (_dense(g, size) for g in grams)
+    validation = None
+    if training.validation_rows:
+        validation = np.concatenate([
+            multi_hot(batch[items_of(column.name)], size) for batch in data.first_rows(
+                training.validation_files, layout, linear.VALIDATION_ROWS)])
+    b, l2, history, seconds = linear.fit(train_gram, validation_gram, validation,
+                                         training.train_rows, training.validation_rows,
+                                         options)
+    module = linear.LinearModule(tft_layer=tft_layer, layout=layout, b=b,
+                                 vocabulary=vocabularies[column.name])
+    run = TrainingRun(batch_size=0, steps_per_period=0, steps=0, best_step=0, history=history,
+                      train_loss=None, validation_loss=None, fit_seconds=round(seconds, 3))
+    return Fitted(module, dataclasses.replace(options, ease_l2=l2), run, {}, {}, {}, {})
+
+
+def _dense(gram: Any, size: int) -> np.ndarray:
+    """A (sparse) Gram matrix as a dense [size, size] one (items no row held are zeros)."""
+    dense = np.zeros((size, size), np.float64)
+    if gram is not None:
+        found = gram.toarray()[:size, :size]
+        dense[:found.shape[0], :found.shape[1]] = found
+    return dense
+
+
+def multi_hot(padded: np.ndarray, size: int) -> np.ndarray:
+    """Sets of indices ([rows, longest], padded with `size`) as [rows, size] booleans."""
+    sets = np.zeros((len(padded), size + 1), bool)
+    sets[np.arange(len(padded))[:, None], padded] = True
+    return sets[:, :size]

@@ -43,8 +43,9 @@ class TrainingRun:
     steps_per_period: int  # steps between validations
     steps: int  # steps run
     best_step: int  # the step whose weights the model keeps
-    history: dict[str, list[float]]  # "loss" (and "val_loss") per validation
-    train_loss: float
+    history: dict[str, list[float]]  # "loss" (and "val_loss") per validation; for --model
+    # ease, the L2 weights tried and their validation NDCG@100
+    train_loss: float | None  # None for --model ease, which has no loss to report
     validation_loss: float | None
     fit_seconds: float
 

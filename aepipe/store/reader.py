@@ -83,6 +83,13 @@ class ModelDirectory:
     def code_size(self) -> int:
         return self.manifest.code_size
 
+    def require_code(self, job: str) -> None:
+        """Refuses a model without a code (`--model ease`) for a job that needs one."""
+        if self.manifest.options.model == "ease":
+            raise ModelDirError(f"model directory {self.path} holds a linear model (--model "
+                                f"ease), which has no code: {job} needs a model trained with "
+                                "--model vae or ae")
+
     @property
     def saved_model(self):
         """The loaded SavedModel (TensorFlow is imported and the model loaded on first use)."""
