@@ -35,6 +35,8 @@ ITEM_SET_SHAPE = {"code_size": 200, "hidden": (600,), "activation": "tanh", "bet
 
 
 REQUIRED = dataclasses.MISSING
+PASSTHROUGH_HELP = ("more input columns to copy to the output, comma-separated (after keys and "
+                    "timestamps)")
 
 
 def option(default: Any, help: str, **cli: Any) -> Any:
@@ -149,8 +151,7 @@ class ModelOptions:
 class EncodeOptions:
     """`aepipe encode`: what the encoded output holds besides the codes and scores."""
 
-    passthrough: tuple[str, ...] = option((), "more input columns to copy to the output, "
-                                          "comma-separated (after keys and timestamps)")
+    passthrough: tuple[str, ...] = option((), PASSTHROUGH_HELP)
     code_as_list: bool = option(False, "one fixed_size_list<float32> column ae_code instead "
                                 "of ae_0 ... ae_{k-1}")
     flag_above: float | None = option(None, "add ae_anomaly: ae_score above this percentile "
@@ -189,8 +190,7 @@ class RecommendOptions:
     exclude_seen: bool = option(False, "never recommend an item the row already holds")
     column: str | None = option(None, "the item set column to recommend from (default: the "
                                 "model's only one)")
-    passthrough: tuple[str, ...] = option((), "more input columns to copy to the output, "
-                                          "comma-separated (after keys and timestamps)")
+    passthrough: tuple[str, ...] = option((), PASSTHROUGH_HELP)
 
     def __post_init__(self):
         if self.top_k < 1:

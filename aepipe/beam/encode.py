@@ -10,13 +10,12 @@ fixed-size list, then ``ae_score`` and, with a threshold, ``ae_anomaly``.
 
 from __future__ import annotations
 
-import functools
 
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 
-from aepipe.beam.inference import CoreHandler, RunCore
+from aepipe.beam.inference import ModelTransform
 from aepipe.beam.passthrough import kept_arrays, kept_columns, kept_field
 from aepipe.errors import OptionsError
 from aepipe.options import EncodeOptions
@@ -87,25 +86,13 @@ class BatchEncoder:
         return output.num_rows
 
 
-class Encode(beam.PTransform):
-    """Encodes valid record batches (see `ValidateBatches`) with a published model.
+class Encode(ModelTransform):
+    """Encodes valid record batches (see `ValidateBatches`) with a published model:
+    ``codes = batches | Encode(model_dir, input_schema, options=EncodeOptions(...))``."""
 
-    The model directory is read (its manifest only) when the transform is built, so a missing
-    model or a bad option fails before the pipeline runs.
-    """
+    core = BatchEncoder
+    done = "encoded"
 
     def __init__(self, model_dir: str, input_schema: pa.Schema, *,
                  options: EncodeOptions = EncodeOptions(), trust_model: bool = False):
-        super().__init__()
-        self._model_dir = model_dir
-        self._input_schema = input_schema
-        self._options = options
-        self._trust_model = trust_model  # skip the op check (aepipe.trust)
-        self.output_schema = BatchEncoder(ModelDirectory(model_dir, trust_model=trust_model),
-                                          input_schema, options).output_schema
-
-    def expand(self, batches):
-        build = functools.partial(BatchEncoder, input_schema=self._input_schema,
-                                  options=self._options)
-        return batches | RunCore(CoreHandler(self._model_dir, build, done="encoded",
-                                             trust_model=self._trust_model))
+        super().__init__(model_dir, input_schema, options=options, trust_model=trust_model)

@@ -13,6 +13,7 @@ and logged as they go (`aepipe.progress`).
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Iterable, Protocol
 
 import apache_beam as beam
@@ -22,7 +23,7 @@ from aepipe.beam import counters
 from aepipe.progress import Progress
 from aepipe.store.reader import ModelDirectory
 
-__all__ = ["Core", "CoreHandler", "RunCore"]
+__all__ = ["Core", "CoreHandler", "RunCore", "ModelTransform"]
 
 
 class Core(Protocol):
@@ -80,3 +81,30 @@ class RunCore(beam.PTransform):
 
     def expand(self, elements):
         return elements | RunInference(self._handler.with_no_batching())
+
+
+class ModelTransform(beam.PTransform):
+    """The base of the PTransforms that run a model's core over valid record batches (`Encode`,
+    `Recommend`): `core` is the core's class, built on each worker around the loaded model,
+    the input's Arrow schema and the options; `done` the verb of its progress lines.
+
+    The model directory is read (its manifest only) when the transform is built, so a missing
+    model or a bad option fails before the pipeline runs; `output_schema` is the core's.
+    `trust_model` skips the op check (`aepipe.store.trust`).
+    """
+
+    core: Callable[..., Core]
+    done: str
+
+    def __init__(self, model_dir: str, input_schema: Any, *, options: Any,
+                 trust_model: bool = False):
+        super().__init__()
+        self._input_schema = input_schema
+        self.output_schema = self.core(ModelDirectory(model_dir, trust_model=trust_model),
+                                       input_schema, options).output_schema
+        self._handler = CoreHandler(
+            model_dir, functools.partial(self.core, input_schema=input_schema, options=options),
+            done=self.done, trust_model=trust_model)
+
+    def expand(self, batches):
+        return batches | RunCore(self._handler)

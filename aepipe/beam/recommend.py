@@ -21,7 +21,6 @@ set's size) and counted (``unseen_items``).
 
 from __future__ import annotations
 
-import functools
 from typing import Iterator
 
 import apache_beam as beam
@@ -30,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from aepipe.beam import counters
-from aepipe.beam.inference import CoreHandler, RunCore
+from aepipe.beam.inference import ModelTransform
 from aepipe.beam.passthrough import kept_arrays, kept_columns, kept_field
 from aepipe.beam.validate import REJECTED_TAG
 from aepipe.errors import OptionsError
@@ -140,32 +139,20 @@ class BatchRecommender:
         return pa.RecordBatch.from_arrays(columns, schema=self.output_schema)
 
 
-class Recommend(beam.PTransform):
+class Recommend(ModelTransform):
     """Recommends items for valid record batches (see `ValidateBatches`) with a published
-    model. Unpack it as ``recommendations, rejected = batches | Recommend(...)``.
+    model. Unpack it as ``recommendations, rejected = batches | Recommend(...)``; a model
+    without item sets fails when the transform is built."""
 
-    The model directory is read (its manifest only) when the transform is built, so a missing
-    model, a model without item sets or a bad option fails before the pipeline runs.
-    """
+    core = BatchRecommender
+    done = "recommended for"
 
     def __init__(self, model_dir: str, input_schema: pa.Schema, *,
                  options: RecommendOptions = RecommendOptions(), trust_model: bool = False):
-        super().__init__()
-        self._model_dir = model_dir
-        self._input_schema = input_schema
-        self._options = options
-        self._trust_model = trust_model
-        self.output_schema = BatchRecommender(
-            ModelDirectory(model_dir, trust_model=trust_model), input_schema,
-            options).output_schema
+        super().__init__(model_dir, input_schema, options=options, trust_model=trust_model)
 
     def expand(self, batches):
-        build = functools.partial(BatchRecommender, input_schema=self._input_schema,
-                                  options=self._options)
-        handler = CoreHandler(self._model_dir, build, done="recommended for",
-                              trust_model=self._trust_model)
-        return (batches
-                | RunCore(handler)
+        return (super().expand(batches)
                 | "Route" >> beam.ParDo(_Route()).with_outputs(REJECTED_TAG,
                                                                  main="recommended"))
 
