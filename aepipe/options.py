@@ -156,6 +156,9 @@ class EncodeOptions:
                                 "of ae_0 ... ae_{k-1}")
     flag_above: float | None = option(None, "add ae_anomaly: ae_score above this percentile "
                                       "of training's", metavar="PERCENTILE")
+    explain: bool = option(False, "add ae_share_<column> per modelled column: its share of "
+                           "the row's reconstruction error above the typical one, which "
+                           "columns made the row unusual")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

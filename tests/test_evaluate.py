@@ -101,7 +101,8 @@ def test_schema_comes_from_the_model_directory(files, tmp_path):
     manifest = Manifest(schema=schema, input_arrow_schema=pa.schema([("age", pa.int64())]),
                         options=ModelOptions(code_size=4), rows={"train": 9, "validation": 1},
                         training=run, statistics={}, vocabularies={}, loss_scales={},
-                        score_percentiles={}, residual_std={}, prior={},
+                        score_percentiles={}, residual_std={}, column_errors={},
+                        reconstruction={}, prior={},
                         passthrough_ranges={}, value_ranges={}, aepipe_version="0.1.0")
     (model_dir / "manifest.json").write_text(json.dumps(manifest.to_dict()))
     report = evaluate(real=files["real"], synthetic=files["synthetic"],

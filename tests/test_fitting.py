@@ -146,6 +146,13 @@ def test_the_reconstruction_error_is_the_mean_over_columns_of_scaled_terms():
             columns[name] = [-sum(log_p[i] for i in set(sets[r])) / scales[name]]
         expected = sum(sum(t) / len(t) for t in columns.values()) / len(columns)
         assert got[r] == pytest.approx(expected, rel=1e-4)
+        # each column's part of the error, in the layout's column order: scalars (the item
+        # sets' sizes among them), categoricals, item sets
+        parts = np.asarray(model.column_errors(inputs, raw))[r]
+        order = ["income", "age", "member", "basket__size", "shelf__size", "colour", "size",
+                 "basket", "shelf"]
+        assert parts == pytest.approx([sum(columns[c]) / len(columns[c]) / len(columns)
+                                       for c in order], rel=1e-4, abs=1e-7)
 
 
 def _padded(sets: list[list[int]], pad: int) -> np.ndarray:
@@ -216,7 +223,7 @@ def test_samples_from_the_mixture_follow_its_components():
 
 
 def test_every_model_and_prior_option_names_a_kind():
-    assert set(options.MODELS) == set(autoencoder.MODELS)
+    assert set(options.MODELS) == set(autoencoder.MODELS) | {"ease"}  # ease: model.linear
     assert set(options.PRIORS) == set(prior.PRIORS)
     assert all(issubclass(kind, autoencoder.Autoencoder)
                for kind in autoencoder.MODELS.values())
@@ -231,8 +238,10 @@ def test_unset_shape_options_take_the_default_of_the_tables_kind():
     for item_sets, shape in ((False, TABLE_SHAPE), (True, ITEM_SET_SHAPE)):
         resolved = ModelOptions().for_table(item_sets=item_sets)
         assert {name: getattr(resolved, name) for name in shape} == shape
-    chosen = ModelOptions(code_size=3, hidden=(5,), activation="relu", beta=0.5)
-    assert chosen.for_table(item_sets=True) == chosen
+    assert ModelOptions().for_table(item_sets=False).model == "vae"
+    assert ModelOptions().for_table(item_sets=True, only_item_sets=True).model == "ease"
+    chosen = ModelOptions(model="vae", code_size=3, hidden=(5,), activation="relu", beta=0.5)
+    assert chosen.for_table(item_sets=True, only_item_sets=True) == chosen
 
 
 def test_validation_recall_counts_hidden_items_among_the_best_unseen_ones():

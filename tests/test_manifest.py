@@ -28,8 +28,10 @@ def manifest() -> Manifest:
         training=run, statistics={"age": {"mean": 40.0, "quantiles": [20.0, 60.0]}},
         vocabularies={"city": ["Oslo", "Lima"]}, loss_scales={"age": 1.0, "city": 0.69},
         score_percentiles={"50": 0.1, "99": 0.9}, residual_std={"age": 0.2},
+        column_errors={"age": 0.3, "city": 0.1}, reconstruction={"age": {"r2": 0.9}},
         prior={"kind": "gaussian_mixture", "weights": [1.0]},
-        passthrough_ranges={"id": [2, 5]}, value_ranges={"x": [0.5, 2.25]}, files={"saved_model/saved_model.pb": "ab" * 32})
+        passthrough_ranges={"id": [2, 5]}, value_ranges={"x": [0.5, 2.25]},
+        files={"saved_model/saved_model.pb": "ab" * 32})
 
 
 def test_the_manifest_survives_its_json_form(manifest):

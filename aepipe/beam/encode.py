@@ -2,10 +2,11 @@
 
 Each batch goes through the SavedModel's `encode` signature in one call, by Beam's
 `RunInference` (`aepipe.beam.inference`): the model is loaded once per worker process, never
-pickled. The output keeps the key, timestamp
-and requested passthrough columns (any input column) unchanged, but for date timestamps, which
-become `DATE_TIMESTAMP` timestamps; then ``ae_0 … ae_{k-1}`` (float32) or one ``ae_code``
-fixed-size list, then ``ae_score`` and, with a threshold, ``ae_anomaly``.
+pickled. The output keeps the key, timestamp and requested passthrough columns (any input
+column) unchanged, but for date timestamps, which become `DATE_TIMESTAMP` timestamps; then
+``ae_0 … ae_{k-1}`` (float32) or one ``ae_code`` fixed-size list, then ``ae_score``, with a
+threshold ``ae_anomaly``, and with `explain` ``ae_share_<column>`` per modelled column: its
+share of the row's error above the typical one (`explained`).
 """
 
 from __future__ import annotations
@@ -21,14 +22,17 @@ from aepipe.errors import OptionsError
 from aepipe.options import EncodeOptions
 from aepipe.store.manifest import Manifest
 from aepipe.store.reader import ModelDirectory
+from aepipe.table import signatures
+from aepipe.table.layout import Layout
 
 __all__ = ["EncodeOptions", "BatchEncoder", "Encode", "encoded_schema", "score_threshold",
-           "CODE_PREFIX", "CODE_LIST", "SCORE", "ANOMALY"]
+           "explained", "share_name", "CODE_PREFIX", "CODE_LIST", "SCORE", "ANOMALY"]
 
 CODE_PREFIX = "ae_"
 CODE_LIST = "ae_code"
 SCORE = "ae_score"
 ANOMALY = "ae_anomaly"
+SHARE_PREFIX = "ae_share_"
 
 
 def score_threshold(manifest: Manifest, percentile: float) -> float:
@@ -52,7 +56,24 @@ def encoded_schema(model: ModelDirectory, input_schema: pa.Schema,
     fields.append(pa.field(SCORE, pa.float32()))
     if options.flag_above is not None:
         fields.append(pa.field(ANOMALY, pa.bool_()))
+    if options.explain:
+        fields += [pa.field(share_name(c), pa.float32()) for c in Layout.of(model.schema).columns]
     return pa.schema(fields)
+
+
+def explained(errors: np.ndarray, typical: np.ndarray) -> np.ndarray:
+    """Each column's share of how far a row's error exceeds the typical one: per column,
+    max(0, its error - its mean error on held-out training rows), over the row's sum (0 where
+    no column exceeds its typical error). A column that is always hard to rebuild does not
+    take the blame for a row that is unusual elsewhere."""
+    excess = np.maximum(errors - typical, 0.0)
+    total = excess.sum(axis=1, keepdims=True)
+    return np.divide(excess, total, out=np.zeros_like(excess), where=total > 0)
+
+
+def share_name(column: str) -> str:
+    """The output column of a modelled column's share of `ae_score` (`--explain`)."""
+    return SHARE_PREFIX + column
 
 
 class BatchEncoder:
@@ -66,11 +87,15 @@ class BatchEncoder:
         self.output_schema = encoded_schema(model, input_schema, options)
         self._kept = kept_columns(model, input_schema, options.passthrough)
         self._code_as_list = options.code_as_list
+        self._typical = (np.array([model.manifest.column_errors[c] for c in
+                                   Layout.of(model.schema).columns], np.float32)
+                         if options.explain else None)
         self._threshold = (None if options.flag_above is None
                            else score_threshold(model.manifest, options.flag_above))
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        code, score = self.model.encode(batch)
+        outputs = self.model.encoded(batch)
+        code, score = outputs[signatures.CODE].numpy(), outputs[signatures.SCORE].numpy()
         columns = kept_arrays(batch, self._kept, self.output_schema)
         if self._code_as_list:
             columns.append(pa.FixedSizeListArray.from_arrays(
@@ -80,6 +105,9 @@ class BatchEncoder:
         columns.append(pa.array(score, pa.float32()))
         if self._threshold is not None:
             columns.append(pa.array(score > self._threshold, pa.bool_()))
+        if self._typical is not None:
+            shares = explained(outputs[signatures.COLUMN_ERRORS].numpy(), self._typical)
+            columns += [pa.array(shares[:, j], pa.float32()) for j in range(shares.shape[1])]
         return pa.RecordBatch.from_arrays(columns, schema=self.output_schema)
 
     def rows(self, output: pa.RecordBatch) -> int:

@@ -166,7 +166,7 @@ def _model_facts(model: ModelDirectory | None) -> dict[str, Any] | None:
     training = {k: v for k, v in dataclasses.asdict(manifest.training).items() if k != "history"}
     return {"path": model.path, "aepipe_version": manifest.aepipe_version,
             "options": dataclasses.asdict(manifest.options), "rows": manifest.rows,
-            "training": training}
+            "training": training, "reconstruction": manifest.reconstruction}
 
 
 def _log_headline(report: dict[str, Any], path: str, seconds: float) -> None:

@@ -139,6 +139,13 @@ class Autoencoder(keras.Model):
             outputs = outputs[OUTPUTS]
         return ops.sum(self.terms(inputs, outputs) * self.term_weights, axis=-1)
 
+    def column_errors(self, inputs: dict, outputs):
+        """[batch, columns]: each column's part of `reconstruction_error` (in the layout's
+        `columns` order); a row's parts sum to its error."""
+        weighted = self.terms(inputs, outputs) * self.term_weights
+        return ops.transpose(ops.segment_sum(ops.transpose(weighted), self.layout.term_columns,
+                                             len(self.layout.columns)))
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = self.reconstruction_error(x if y is None else y, y_pred)
         if KL in y_pred:

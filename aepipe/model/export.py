@@ -107,8 +107,9 @@ class AutoencoderModule(tf.Module):
     def _encode(self, raw: dict) -> dict:
         inputs = self._inputs(raw)
         code = self.model.encode(inputs)
-        score = self.model.reconstruction_error(inputs, self.model.decoder(code))
-        return {signatures.CODE: code, signatures.SCORE: score}
+        errors = self.model.column_errors(inputs, self.model.decoder(code))
+        return {signatures.CODE: code, signatures.SCORE: tf.reduce_sum(errors, axis=1),
+                signatures.COLUMN_ERRORS: errors}
 
     def _score(self, raw: dict) -> dict:
         return {signatures.SCORE: self._encode(raw)[signatures.SCORE]}

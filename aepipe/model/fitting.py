@@ -21,7 +21,7 @@ from aepipe.model.autoencoder import MODELS, OUTPUTS, Autoencoder, marginal_scal
 from aepipe.model.prior import PRIORS, Prior
 from aepipe.options import ModelOptions
 from aepipe.store.manifest import SAVED_MODEL, TRANSFORM_FN, Manifest, TrainingRun
-from aepipe.table.layout import NULLS, SCALARS, Layout, items_of
+from aepipe.table.layout import CATEGORIES, NULLS, SCALARS, Layout, items_of
 from aepipe.table.schema import Schema
 from aepipe.transform import marginal
 
@@ -155,33 +155,73 @@ def fit_prior(model: Autoencoder, files: Sequence[str], options: ModelOptions) -
     return PRIORS[options.prior].fit(np.concatenate(codes), options)
 
 
-def reconstruction_figures(model: Autoencoder, files: Sequence[str]
-                           ) -> tuple[dict[str, float], dict[str, float]]:
-    """On up to SCORE_SAMPLE_ROWS rows: percentiles of the per-row reconstruction error
-    (`ae_score`, what `encode --flag-above` compares new rows with), and each value scalar's
-    residual deviation (the noise sampling adds to the decoder's mean)."""
+@dataclasses.dataclass(frozen=True)
+class HeldOutFigures:
+    """What the manifest records of the model on held-out rows."""
+
+    score_percentiles: dict[str, float]  # of ae_score: what --flag-above compares with
+    residual_std: dict[str, float]  # per value scalar: the noise sampling adds
+    column_errors: dict[str, float]  # per column, its mean part of ae_score (--explain)
+    reconstruction: dict[str, dict[str, float]]  # per column: what its code keeps
+
+
+def held_out_figures(model: Autoencoder, files: Sequence[str]) -> HeldOutFigures:
+    """The model's figures on up to SCORE_SAMPLE_ROWS rows of `files` (see `HeldOutFigures`).
+
+    A column's reconstruction is in the model's own units: a number's R² (of its normal score
+    or standardised value, over non-null rows), a boolean's or a category's accuracy (the
+    decoder's likeliest value)."""
     layout = model.layout
-    scores, residuals = [], []
+    parts, residuals, hits = [], [], []
     for batch in data.first_rows(files, layout, SCORE_SAMPLE_ROWS):
         outputs = model(batch)[OUTPUTS]
-        scores.append(np.asarray(model.reconstruction_error(batch, outputs)))
-        if len(layout.values):
-            error = (batch[SCALARS] - np.asarray(outputs[:, layout.outputs.scalars]))
+        parts.append(np.asarray(model.column_errors(batch, outputs)))
+        outputs = np.asarray(outputs)
+        if layout.scalars:
+            error = batch[SCALARS] - outputs[:, layout.outputs.scalars]
             error[batch[NULLS] > 0] = np.nan
-            residuals.append(error[:, layout.values])
-    values = np.percentile(np.concatenate(scores), SCORE_PERCENTILES)
-    percentiles = {str(q): float(v) for q, v in zip(SCORE_PERCENTILES, values)}
-    if not residuals:
-        return percentiles, {}
-    rms = _root_mean_square(np.concatenate(residuals))
-    return percentiles, {layout.scalars[i].name: float(v) for i, v in zip(layout.values, rms)}
+            residuals.append(np.stack([error, batch[SCALARS]], axis=-1))
+        hits.append(_category_hits(layout, batch, outputs))
+    errors = np.concatenate(parts)
+    values = np.percentile(errors.sum(axis=1), SCORE_PERCENTILES)
+    reconstruction, rms = _reconstruction(layout, residuals, hits)
+    return HeldOutFigures({str(q): float(v) for q, v in zip(SCORE_PERCENTILES, values)}, rms,
+                          dict(zip(layout.columns, map(float, errors.mean(axis=0)))),
+                          reconstruction)
 
 
-def _root_mean_square(errors: np.ndarray) -> np.ndarray:
-    """Per column, the root mean square of its errors (NaN: none), 0 where none is known."""
-    present = ~np.isnan(errors)
-    squares = np.where(present, errors, 0.0) ** 2
-    return np.sqrt(squares.sum(axis=0) / np.maximum(present.sum(axis=0), 1))
+def _category_hits(layout: Layout, batch: dict, outputs: np.ndarray) -> np.ndarray:
+    """[rows, categoricals]: whether the decoder's likeliest class is the row's."""
+    logits = outputs[:, layout.outputs.categories]
+    found = [np.argmax(logits[:, start:start + classes], axis=1)
+             for start, classes in zip(layout.category_offsets, layout.classes)]
+    if not found:
+        return np.zeros((len(outputs), 0), bool)
+    return np.stack(found, axis=1) == batch[CATEGORIES]
+
+
+def _reconstruction(layout: Layout, residuals: list[np.ndarray], hits: list[np.ndarray]
+                    ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Per column its R² or accuracy, and per value scalar its residual deviation."""
+    figures: dict[str, dict[str, float]] = {}
+    rms: dict[str, float] = {}
+    if residuals:
+        both = np.concatenate(residuals)
+        for j, column in enumerate(layout.scalars):
+            present = ~np.isnan(both[:, j, 0])
+            error, target = both[present, j, 0], both[present, j, 1]
+            if not layout.is_value[j]:  # a boolean's logit is right on the right side of 0
+                right = (target - error > 0) == (target > 0.5)
+                figures[column.name] = {"accuracy": float(right.mean()) if len(right) else 1.0}
+                continue
+            mse = float(np.mean(error ** 2)) if len(error) else 0.0
+            variance = float(np.var(target)) if len(target) else 0.0
+            figures[column.name] = {"r2": 1.0 - mse / variance if variance > 0 else 1.0}
+            rms[column.name] = float(np.sqrt(mse))
+    found = np.concatenate(hits) if hits else np.zeros((0, 0), bool)
+    for j, column in enumerate(layout.categoricals):
+        figures[column.name] = {"accuracy": float(found[:, j].mean()) if len(found) else 1.0}
+    return figures, rms
 
 
 class _MissedItems(keras.callbacks.Callback):
@@ -251,8 +291,7 @@ class Fitted(NamedTuple):
     options: ModelOptions  # with what the fit settled (EASE's L2 weight)
     run: TrainingRun
     loss_scales: dict[str, float]
-    score_percentiles: dict[str, float]
-    residual_std: dict[str, float]
+    held_out: HeldOutFigures | None  # None for --model ease
     prior: dict[str, Any]
 
 
@@ -286,8 +325,7 @@ def fit_and_export(training: TrainingData, *, schema: Schema, staging: str,
         statistics=statistics,
         vocabularies=vocabularies,
         loss_scales=fitted.loss_scales,
-        score_percentiles=fitted.score_percentiles,
-        residual_std=fitted.residual_std,
+        **dataclasses.asdict(fitted.held_out or HeldOutFigures({}, {}, {}, {})),
         prior=fitted.prior,
         passthrough_ranges=passthrough_ranges,
         value_ranges=value_ranges,
@@ -297,12 +335,11 @@ def fit_and_export(training: TrainingData, *, schema: Schema, staging: str,
 def _fit_autoencoder(training: TrainingData, options: ModelOptions, tft_layer: Any,
                      statistics: dict, vocabularies: dict) -> Fitted:
     result = fit(training, options)
-    percentiles, residual_std = reconstruction_figures(
-        result.model, training.validation_files or training.train_files)
+    held_out = held_out_figures(result.model, training.validation_files or training.train_files)
     prior = fit_prior(result.model, training.train_files, options)
     module = export.AutoencoderModule(tft_layer=tft_layer, model=result.model,
                                       statistics=statistics, vocabularies=vocabularies,
-                                      residual_std=residual_std, prior=prior)
+                                      residual_std=held_out.residual_std, prior=prior)
     best, schedule = result.best_period, result.schedule
     run = TrainingRun(
         batch_size=schedule.batch_size, steps_per_period=schedule.period,
@@ -312,8 +349,7 @@ def _fit_autoencoder(training: TrainingData, options: ModelOptions, tft_layer: A
         validation_loss=result.history["val_loss"][best] if "val_loss" in result.history
         else None,
         fit_seconds=round(result.seconds, 3))
-    return Fitted(module, options, run, result.model.scales, percentiles, residual_std,
-                  prior.to_dict())
+    return Fitted(module, options, run, result.model.scales, held_out, prior.to_dict())
 
 
 def _fit_linear(training: TrainingData, options: ModelOptions, tft_layer: Any,
@@ -334,7 +370,7 @@ def _fit_linear(training: TrainingData, options: ModelOptions, tft_layer: Any,
                                  vocabulary=vocabularies[column.name])
     run = TrainingRun(batch_size=0, steps_per_period=0, steps=0, best_step=0, history=history,
                       train_loss=None, validation_loss=None, fit_seconds=round(seconds, 3))
-    return Fitted(module, dataclasses.replace(options, ease_l2=l2), run, {}, {}, {}, {})
+    return Fitted(module, dataclasses.replace(options, ease_l2=l2), run, {}, None, {})
 
 
 def _dense(gram: Any, size: int) -> np.ndarray:

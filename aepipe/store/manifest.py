@@ -64,6 +64,9 @@ class Manifest:
     loss_scales: dict[str, float]  # per loss term (aepipe.model.marginal_scales)
     score_percentiles: dict[str, float]  # ae_score on held-out training rows, by percentile
     residual_std: dict[str, float]  # per value feature: the noise sampling adds
+    column_errors: dict[str, float]  # per column: its mean part of ae_score on held-out rows
+    reconstruction: dict[str, dict[str, float]]  # per column: R² of a number, accuracy of a
+    # category or boolean, on held-out rows in the model's units: what the code keeps
     prior: dict[str, Any]  # the sampling prior's kind and parameters (Prior.to_dict)
     passthrough_ranges: dict[str, Any]  # timestamp and key ranges, for fresh synthetic values
     value_ranges: dict[str, Any]  # numbers' [min, max] as the input holds them: sampled

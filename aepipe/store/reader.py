@@ -124,8 +124,12 @@ class ModelDirectory:
 
     def encode(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
         """The code and the reconstruction error of every row of a (valid) batch."""
-        outputs = self.signature(signatures.ENCODE)(**self.inputs(batch))
+        outputs = self.encoded(batch)
         return outputs[signatures.CODE].numpy(), outputs[signatures.SCORE].numpy()
+
+    def encoded(self, batch: pa.RecordBatch) -> dict[str, Any]:
+        """Every output of the `encode` signature for a (valid) batch, as tensors."""
+        return self.signature(signatures.ENCODE)(**self.inputs(batch))
 
     def inputs(self, batch: pa.RecordBatch) -> dict[str, Any]:
         """The signatures' raw columns of a (valid) batch, as tensors."""

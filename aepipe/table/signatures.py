@@ -4,7 +4,9 @@ Other people's code calls these by name (`tf.saved_model.load(...).signatures["e
 every name here is a promise; `aepipe.model.export` builds them and `aepipe.store.reader` calls
 them, both from this module.
 
-- ENCODE: raw columns -> CODE (float32 [rows, code size]) and SCORE (the reconstruction error);
+- ENCODE: raw columns -> CODE (float32 [rows, code size]), SCORE (the reconstruction error)
+  and COLUMN_ERRORS (float32 [rows, columns]: each column's part of SCORE, the columns in
+  `aepipe.table.layout.Layout.columns`' order);
 - SCORE: raw columns -> SCORE;
 - DECODE: CODE -> raw columns (values in the original units);
 - GENERATE: CODE and UNIFORM draws -> raw columns, drawn from the decoder's probabilities;
@@ -26,7 +28,7 @@ from typing import Iterable, Protocol
 from aepipe.table.kinds import Kind
 
 __all__ = ["ENCODE", "SCORE", "DECODE", "GENERATE", "SAMPLE", "TRANSFORM", "RECOMMEND", "CODE",
-           "NOISE", "UNIFORM", "FEATURES", "TOP_K", "EXCLUDE_SEEN", "RESERVED_SUFFIXES",
+           "NOISE", "UNIFORM", "FEATURES", "COLUMN_ERRORS", "TOP_K", "EXCLUDE_SEEN", "RESERVED_SUFFIXES",
            "DTYPES", "null_name", "size_name", "score_name", "raw_columns"]
 
 # Signatures
@@ -34,6 +36,7 @@ ENCODE, SCORE, DECODE, GENERATE, SAMPLE = "encode", "score", "decode", "generate
 TRANSFORM, RECOMMEND = "transform", "recommend"
 # Inputs and outputs besides the raw columns
 CODE, NOISE, UNIFORM, FEATURES = "code", "noise", "uniform", "features"
+COLUMN_ERRORS = "column_errors"
 TOP_K, EXCLUDE_SEEN = "top_k", "exclude_seen"
 
 _NULL, _SIZE, _SCORE = "__null", "__size", "__score"
