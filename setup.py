@@ -41,7 +41,7 @@ setup(
         "threadpoolctl>=3",
     ],
     extras_require={
-        # `aepipe.feature_store.feature_view`: the encoded output as a Feast FeatureView.
+        # `aepipe.integrations.feast.feature_view`: the encoded output as a Feast FeatureView.
         "feast": FEAST,
         # s3:// paths: Beam's S3 file system (boto3).
         "s3": ["apache-beam[aws]>=2.77,<2.78"],

@@ -157,8 +157,7 @@ class EncodeOptions:
     flag_above: float | None = option(None, "add ae_anomaly: ae_score above this percentile "
                                       "of training's", metavar="PERCENTILE")
     explain: bool = option(False, "add ae_share_<column> per modelled column: its share of "
-                           "the row's reconstruction error above the typical one, which "
-                           "columns made the row unusual")
+                           "ae_score, which columns made the row unusual")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -210,22 +210,25 @@ def run_analysis(pattern: str, schema_path: str, output: str) -> dict:
     from apache_beam.io.parquetio import ReadFromParquetBatched
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from aepipe.batches import to_tft_feed
-    from aepipe.options import ModelOptions
-    from aepipe.transform.preprocess import preprocessing_fn, tensor_adapter_config
-    from aepipe.table.schema import Schema
     from aepipe.beam.validate import record_batches
+    from aepipe.options import ModelOptions
+    from aepipe.table.layout import Layout
+    from aepipe.table.schema import Schema
+    from aepipe.transform.feed import tensor_adapter_config, to_feed
+    from aepipe.transform.preprocess import preprocessing_fn
 
-    schema = Schema.load(schema_path)
+    layout = Layout.of(Schema.load(schema_path))
+    defaults = ModelOptions()
     started = time.perf_counter()
     with beam.Pipeline(options=PipelineOptions([])) as pipeline:
         with tft_beam.Context(temp_dir=os.path.join(output, "tmp")):
             feed = (pipeline | "Read" >> ReadFromParquetBatched(pattern)
                     | "Batches" >> beam.FlatMap(record_batches)
-                    | "Feed" >> beam.Map(to_tft_feed, schema))
+                    | "Feed" >> beam.Map(to_feed, layout))
             analyze = tft_beam.AnalyzeDataset(preprocessing_fn(
-                schema, top_k=ModelOptions().top_k, numeric="quantile"))
-            transform_fn = (feed, tensor_adapter_config(schema)) | "Analyze" >> analyze
+                layout, vocabulary_size=defaults.vocabulary_size,
+                item_vocabulary_size=defaults.item_vocabulary_size, numeric="quantile"))
+            transform_fn = (feed, tensor_adapter_config(layout)) | "Analyze" >> analyze
             transform_fn | "Write" >> tft_beam.WriteTransformFn(
                 os.path.join(output, "transform_fn"))
     return {"rows": _num_rows(pattern), "seconds": time.perf_counter() - started}
@@ -324,26 +327,36 @@ def run_same_model(pattern: str, model_dir: str, train_rows: str, validation_row
     afresh and fitted by Keras on the trained model's transformed rows held in memory: the
     epoch without aepipe's streaming input."""
     import keras
+    import tensorflow_transform as tft
 
-    from aepipe.transform import marginal
     from aepipe.model.autoencoder import MODELS
-    from aepipe.store.reader import ModelDirectory
     from aepipe.model.fitting import VALIDATION_BATCH, Schedule
+    from aepipe.store.manifest import TRANSFORM_FN
+    from aepipe.store.reader import ModelDirectory
+    from aepipe.table.layout import CATEGORIES, NULLS, SCALARS, Layout
+    from aepipe.transform import marginal
+    from aepipe.transform.feed import feed_tensors
 
     trained = ModelDirectory(model_dir)
+    options = trained.manifest.options
+    layout = Layout.of(trained.schema, {n: len(v) for n, v in
+                                        trained.manifest.vocabularies.items()},
+                       bins=marginal.BINS if options.numeric == "quantile" else 0)
+    transform = tft.TFTransformOutput(os.path.join(model_dir, TRANSFORM_FN)
+                                      ).transform_features_layer()
     rows, held_out = int(train_rows), int(validation_rows)
     parts: dict[str, list[np.ndarray]] = {}
     for batch in read(pattern).slice(0, rows + held_out).to_batches(max_chunksize=65_536):
-        for name, values in trained.transform(batch).items():
-            parts.setdefault(name, []).append(values)
-    options = trained.manifest.options
-    layout = trained.features.with_bins(marginal.BINS if options.numeric == "quantile" else 0)
+        transformed = transform(feed_tensors(trained.inputs(batch), layout))
+        for name in (SCALARS, NULLS, CATEGORIES):
+            if name in transformed:
+                parts.setdefault(name, []).append(transformed[name].numpy())
     keras.utils.set_random_seed(options.seed)
     model = MODELS[options.model](
         layout, code_size=options.code_size, hidden=options.hidden,
         scales=trained.manifest.loss_scales, beta=options.beta, seed=options.seed)
     model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
-    inputs = model.roles.inputs({name: np.concatenate(p) for name, p in parts.items()})
+    inputs = {name: np.concatenate(p) for name, p in parts.items()}
     train = {role: matrix[:rows] for role, matrix in inputs.items()}
     validation = {role: matrix[rows:] for role, matrix in inputs.items()}
     batch_size = Schedule.of(rows, options).batch_size

@@ -55,7 +55,7 @@ def oracle(codes_dir) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def store(trained_model_dir, codes_dir, tmp_path_factory) -> FeatureStore:
     """A local Feast repo (file offline store, SQLite online store and registry, all in a
-    temporary directory) whose definitions come from `aepipe.feature_store`, applied with the
+    temporary directory) whose definitions come from `aepipe.integrations.feast`, applied with the
     `feast apply` command line."""
     repo = tmp_path_factory.mktemp("feast_repo")
     (repo / "feature_store.yaml").write_text(textwrap.dedent(f"""\

@@ -1,4 +1,4 @@
-"""aepipe.metrics keeps SDMetrics 0.32.0's definitions. Its per-column and per-pair scores are
+"""aepipe.evaluation.metrics keeps SDMetrics 0.32.0's definitions. Its per-column and per-pair scores are
 sdmetrics' own metrics; what it does around them (the numeric columns binned for mixed pairs,
 the thresholds, the means) and its own DCR are checked here against what sdmetrics itself gives
 for the same small random tables (its QualityReport, calculate_dcr and

@@ -1,4 +1,4 @@
-"""The op check (aepipe.trust): aepipe's own models pass; a model directory whose SavedModel
+"""The op check (aepipe.store.trust): aepipe's own models pass; a model directory whose SavedModel
 reads or writes files or runs Python is refused before it is loaded, unless --trust-model.
 
 The hostile model directories are copies of the trained one whose saved_model/ is replaced by a

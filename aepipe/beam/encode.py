@@ -6,7 +6,7 @@ pickled. The output keeps the key, timestamp and requested passthrough columns (
 column) unchanged, but for date timestamps, which become `DATE_TIMESTAMP` timestamps; then
 ``ae_0 … ae_{k-1}`` (float32) or one ``ae_code`` fixed-size list, then ``ae_score``, with a
 threshold ``ae_anomaly``, and with `explain` ``ae_share_<column>`` per modelled column: its
-share of the row's error above the typical one (`explained`).
+share of ``ae_score`` (a row's shares sum to 1).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from aepipe.table import signatures
 from aepipe.table.layout import Layout
 
 __all__ = ["EncodeOptions", "BatchEncoder", "Encode", "encoded_schema", "score_threshold",
-           "explained", "share_name", "CODE_PREFIX", "CODE_LIST", "SCORE", "ANOMALY"]
+           "share_name", "CODE_PREFIX", "CODE_LIST", "SCORE", "ANOMALY"]
 
 CODE_PREFIX = "ae_"
 CODE_LIST = "ae_code"
@@ -61,16 +61,6 @@ def encoded_schema(model: ModelDirectory, input_schema: pa.Schema,
     return pa.schema(fields)
 
 
-def explained(errors: np.ndarray, typical: np.ndarray) -> np.ndarray:
-    """Each column's share of how far a row's error exceeds the typical one: per column,
-    max(0, its error - its mean error on held-out training rows), over the row's sum (0 where
-    no column exceeds its typical error). A column that is always hard to rebuild does not
-    take the blame for a row that is unusual elsewhere."""
-    excess = np.maximum(errors - typical, 0.0)
-    total = excess.sum(axis=1, keepdims=True)
-    return np.divide(excess, total, out=np.zeros_like(excess), where=total > 0)
-
-
 def share_name(column: str) -> str:
     """The output column of a modelled column's share of `ae_score` (`--explain`)."""
     return SHARE_PREFIX + column
@@ -87,9 +77,7 @@ class BatchEncoder:
         self.output_schema = encoded_schema(model, input_schema, options)
         self._kept = kept_columns(model, input_schema, options.passthrough)
         self._code_as_list = options.code_as_list
-        self._typical = (np.array([model.manifest.column_errors[c] for c in
-                                   Layout.of(model.schema).columns], np.float32)
-                         if options.explain else None)
+        self._explain = options.explain
         self._threshold = (None if options.flag_above is None
                            else score_threshold(model.manifest, options.flag_above))
 
@@ -105,8 +93,9 @@ class BatchEncoder:
         columns.append(pa.array(score, pa.float32()))
         if self._threshold is not None:
             columns.append(pa.array(score > self._threshold, pa.bool_()))
-        if self._typical is not None:
-            shares = explained(outputs[signatures.COLUMN_ERRORS].numpy(), self._typical)
+        if self._explain:
+            errors = outputs[signatures.COLUMN_ERRORS].numpy()
+            shares = errors / np.maximum(score, np.finfo(np.float32).tiny)[:, None]
             columns += [pa.array(shares[:, j], pa.float32()) for j in range(shares.shape[1])]
         return pa.RecordBatch.from_arrays(columns, schema=self.output_schema)
 

@@ -9,7 +9,7 @@ model, the number of rows and the seed, never on the runner, the number of shard
 or the order in which work finishes; and no worker holds more than one block at a time.
 
 Key columns get fresh values that never equal a training key, without storing any: training
-records each integer key's range and each string key's longest length (see aepipe.train), and
+records each integer key's range and each string key's longest length (see aepipe.beam.train), and
 fresh integer keys count up from above that range, fresh string keys are longer.
 """
 
