@@ -27,6 +27,7 @@ __all__ = [
     "Sample",
     "Recommend",
     "ModelDirectory",
+    "encoder_model",
 ]
 
 _LOCATIONS = {
@@ -44,6 +45,7 @@ _LOCATIONS = {
     "Sample": "aepipe.beam.sample",
     "Recommend": "aepipe.beam.recommend",
     "ModelDirectory": "aepipe.store.reader",
+    "encoder_model": "aepipe.model.pretrained",
 }
 
 

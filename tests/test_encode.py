@@ -250,3 +250,26 @@ def test_explain_shares_ae_score_and_blames_a_corrupted_column(
     np.testing.assert_allclose(shares.sum(axis=1), 1.0, rtol=1e-5)
     blamed = shares.idxmax(axis=1)[values != changed]
     assert (blamed == "ae_share_education").mean() > 0.5
+
+
+def test_the_encoder_model_gives_the_codes_and_fine_tunes(trained_model_dir, trained_model,
+                                                          adult_files):
+    """The Keras encoder computes the `encode` signature's codes from the same raw columns,
+    and a head fitted on it moves the encoder's own weights."""
+    import keras
+
+    from aepipe import encoder_model
+
+    batch = pq.read_table(adult_files["holdout"]).to_batches(max_chunksize=256)[0]
+    inputs = trained_model.inputs(batch)
+    encoder = encoder_model(trained_model_dir)
+    expected, _ = trained_model.encode(batch)
+    np.testing.assert_allclose(encoder(inputs), expected, rtol=1e-5, atol=1e-5)
+    head = keras.layers.Dense(1, activation="sigmoid")(encoder.output)
+    classifier = keras.Model(encoder.input, head)
+    classifier.compile(keras.optimizers.Adam(0.01), "binary_crossentropy")
+    labels = np.asarray(batch.column("income").to_pylist()) == ">50K"
+    before = [keras.ops.convert_to_numpy(w) for w in encoder.trainable_weights]
+    classifier.fit(inputs, labels.astype(np.float32), epochs=2, batch_size=64, verbose=0)
+    assert any(not np.allclose(b, keras.ops.convert_to_numpy(a)) for b, a in zip(before,
+                                                                 encoder.trainable_weights))

@@ -60,6 +60,8 @@ class AutoencoderModule(tf.Module):
         super().__init__()
         self.tft_layer = tft_layer
         self.model = model
+        # the encoder's weights in order, for `aepipe.model.pretrained.encoder_model`
+        self.encoder_weights = [weight.value for weight in model.encoder.weights]
         layout = self._layout = model.layout
         self._values = decoding.Values([layout.scalars[i].name for i in layout.values],
                                        statistics, residual_std)

@@ -96,7 +96,7 @@ class ModelDirectory:
         if self._saved_model is None:
             import tensorflow as tf
 
-            local = self._local_saved_model()
+            local = self.local_saved_model()
             if not self.trust_model and local != posixpath.join(self.path, SAVED_MODEL):
                 trust.check_saved_model(local, model_dir=self.path)  # the bytes loaded
             self._saved_model = tf.saved_model.load(local)
@@ -107,7 +107,7 @@ class ModelDirectory:
         self.saved_model  # noqa: B018
         return self
 
-    def _local_saved_model(self) -> str:
+    def local_saved_model(self) -> str:
         """The SavedModel's local path: on an object store, a copy made for this process (and
         deleted with this object), since TensorFlow reads neither s3:// nor every gs:// setup."""
         path = posixpath.join(self.path, SAVED_MODEL)
