@@ -76,6 +76,15 @@ def integer_as_float(files, d):
                   d / "f.parquet")
 
 
+def fractional_integers(files, d):
+    """An integer column stored as floats, three of whose values have a fraction."""
+    table = _rows(files)
+    i = table.schema.get_field_index("age")
+    ages = pc.cast(table.column(i), pa.float64()).to_numpy().copy()
+    ages[[1, 5, 9]] += 0.5
+    return _write(table.set_column(i, "age", pa.array(ages)), d / "g.parquet")
+
+
 def extra_column(files, d):
     table = _rows(files)
     return _write(table.append_column("comment", pa.array(["x"] * ROWS)), d / "x.parquet")
@@ -118,9 +127,10 @@ REFUSED = [
     (empty_directory, "no input files match"),
     (missing_column, "'occupation' (categorical) is missing"),
     (wrong_type, "'hours_per_week' has type string"),
-    (integer_as_float, "'age' has type double"),
 ]
 COMPLETED = [  # (case, rows written, rows rejected)
+    (integer_as_float, ROWS, 0),  # whole numbers stored as floats: an integer column
+    (fractional_integers, ROWS - 3, 3),
     (extra_column, ROWS, 0),
     (huge_category, ROWS, 0),
     (zero_row_group, ROWS, 0),

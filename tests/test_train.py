@@ -65,7 +65,7 @@ def test_signatures_are_present_with_named_inputs(trained_model):
     assert set(signatures) == {"encode", "decode", "generate", "sample", "score", "transform"}
     _, encode_inputs = signatures["encode"].structured_input_signature
     assert {"age", "age__null", "workclass", "workclass__null"} <= set(encode_inputs)
-    assert set(signatures["encode"].structured_outputs) == {"code", "score"}
+    assert set(signatures["encode"].structured_outputs) == {"code", "score", "column_errors"}
     _, sample_inputs = signatures["sample"].structured_input_signature
     assert sample_inputs["noise"].shape.as_list() == [None, 8]
     generate_draws = signatures["generate"].structured_input_signature[1]["uniform"].shape[1]
