@@ -41,7 +41,8 @@ LOG = logging.getLogger("benchmark.pretrain")
 
 
 def network_scores(model_dir: str, train: pa.Table, train_y: np.ndarray, holdout: pa.Table,
-                   holdout_y: np.ndarray, task: str, seed: int) -> dict[str, float]:
+                   holdout_y: np.ndarray, task: str, seed: int, classes: list | None
+                   ) -> dict[str, float]:
     """The fine-tuned pretrained encoder's score and the same network's from scratch."""
     import keras
 
@@ -49,7 +50,6 @@ def network_scores(model_dir: str, train: pa.Table, train_y: np.ndarray, holdout
     from aepipe.store.reader import ModelDirectory
 
     model = ModelDirectory(model_dir)
-    classes = sorted(set(train_y.tolist())) if task != "regression" else None
     y_train, y_held = (_targets(y, classes) for y in (train_y, holdout_y))
     scores = {}
     for kind in ("pretrained", "scratch"):
@@ -130,8 +130,10 @@ def run(table, seed: int, shares: list[float], work: str) -> list[dict]:
         baselines["pca8 linear"] = quality.learner_scores(
             table.task, pca.transform(raw_train[labelled]), train_y[labelled],
             pca.transform(raw_holdout), holdout_y, seed)["linear"]
+        classes = (sorted(set(train_y[known].tolist()) | set(holdout_y.tolist()))
+                   if table.task != "regression" else None)
         networks = network_scores(model_dir, train.take(pa.array(labelled)), train_y[labelled],
-                                  holdout, holdout_y, table.task, seed)
+                                  holdout, holdout_y, table.task, seed, classes)
         rows.append({"table": table.name, "seed": seed, "share": share,
                      "labelled": len(labelled), "metric": quality.METRICS[table.task],
                      **networks, "raw hgb": baselines["hgb"],
