@@ -273,3 +273,4 @@ def test_the_encoder_model_gives_the_codes_and_fine_tunes(trained_model_dir, tra
     classifier.fit(inputs, labels.astype(np.float32), epochs=2, batch_size=64, verbose=0)
     assert any(not np.allclose(b, keras.ops.convert_to_numpy(a)) for b, a in zip(before,
                                                                  encoder.trainable_weights))
+    assert not encoder_model(trained_model_dir, trainable=False).trainable_weights

@@ -40,9 +40,10 @@ def encoder_model(model_dir: str, *, trainable: bool = True,
     weights = [w.numpy() for w in model.saved_model.encoder_weights]
     network = keras.Sequential(
         [keras.layers.Dense(width, activation=options.activation) for width in options.hidden]
-        + [keras.layers.Dense(weights[-1].shape[0])], name="encoder", trainable=trainable)
+        + [keras.layers.Dense(weights[-1].shape[0])], name="encoder")
     encoded = network(features)
     network.set_weights(weights)
+    network.trainable = trainable  # after building, so that it reaches every layer
     encoder = keras.Model(inputs, encoded[:, :options.code_size], name="pretrained_encoder")
     encoder.model_directory = model  # keeps a remote model's local copy while the model lives
     return encoder
