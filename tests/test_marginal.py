@@ -61,3 +61,27 @@ def test_bins_split_the_distribution_in_equal_parts():
     scores = tf.constant(np.random.default_rng(3).standard_normal(100_000).astype(np.float32))
     counts = np.bincount(marginal.bin_of(scores).numpy(), minlength=marginal.BINS)
     np.testing.assert_allclose(counts / counts.sum(), 1 / marginal.BINS, atol=0.01)
+
+
+def test_a_far_outlier_does_not_spread_the_last_percent_up_to_it():
+    # diamonds' widths: 99% under 8.4 mm, one of 58.9 mm; a straight line from the 99th
+    # percentile to the maximum would sample one value in 200 above 33 mm
+    rng = np.random.default_rng(4)
+    values = np.concatenate([rng.normal(5.7, 1.1, 43_000), [31.8, 58.9]]).astype(np.float32)
+    knots = _knots(values)
+    draws = rng.standard_normal(200_000).astype(np.float32)
+    decoded = marginal.from_normal(tf.constant(draws), knots).numpy()
+    for q in (0.001, 0.999):
+        assert np.quantile(decoded, q) == pytest.approx(np.quantile(values, q), abs=0.3)
+    assert np.mean(decoded > 12.0) < 1e-4 and decoded.max() <= values.max()
+
+
+def test_every_value_within_the_clipped_levels_comes_back_edge_buckets_included():
+    rng = np.random.default_rng(5)
+    values = np.concatenate([rng.lognormal(3, 1, 5_000), [1e5]]).astype(np.float32)
+    knots = _knots(values)
+    scores = marginal.to_normal(tf.constant(values), knots)
+    kept = (np.abs(scores.numpy()) < 3.0) & (np.abs(values) > 0)
+    decoded = marginal.from_normal(scores, knots).numpy()
+    assert kept.mean() > 0.99
+    np.testing.assert_allclose(decoded[kept], values[kept], rtol=1e-3)

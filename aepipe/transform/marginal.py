@@ -8,6 +8,14 @@ heavy-tailed, multi-modal), the model sees a standard normal feature, and decodi
 run of equal knots, so every ``z`` that falls in its stretch of ``F`` decodes to exactly that
 value. A value equal to tied knots takes the middle of their stretch.
 
+Inside a bucket ``F`` is a straight line, except in the first and the last: a column's extreme
+1% often spans a few far outliers (a diamond 58.9 mm wide where 99% are under 8.4 mm), and a
+straight line to them would put the bucket's whole mass uniformly between the 99th percentile
+and the maximum, far more outliers than the data has. There ``F`` follows an exponential tail,
+truncated at the extreme, whose scale is the neighbouring bucket's width over ln 2 (an
+exponential tail's bucket of the same mass one step in is that wide): nearly a straight line
+where the neighbour is as wide as the bucket, a straight line where the neighbour is empty.
+
 The decoder also predicts which of ``BINS`` equal-probability bins of ``F`` a value falls in. Sampling
 draws the bin from those probabilities and keeps the decoder's value where it lies in that bin,
 or draws a position within the bin where it does not: the column's distribution then follows
@@ -31,6 +39,8 @@ QUANTILES = 100
 BINS = 10
 EPSILON = 1.0 / (4 * QUANTILES)  # the quantile sketch's rank error, a quarter of a bucket
 _EDGE = 1e-3  # F is clipped to [_EDGE, 1 - _EDGE], so z stays within ±3.09
+_STRAIGHT = 1e-4  # an edge bucket at most this many tail scales wide is a straight line
+_STEEPEST = 1e4  # the steepest tail: a bucket at most this many scales wide
 
 
 def knots(boundaries: tf.Tensor, minimum: tf.Tensor, maximum: tf.Tensor) -> tf.Tensor:
@@ -53,7 +63,7 @@ def to_normal(x: tf.Tensor, knots: tf.Tensor) -> tf.Tensor:
     batch_dims = knots.shape.rank - 1
     low = tf.gather(knots, lower, batch_dims=batch_dims)
     high = tf.gather(knots, lower + 1, batch_dims=batch_dims)
-    between = tf.cast(lower, tf.float32) + tf.math.divide_no_nan(x - low, high - low)
+    between = tf.cast(lower, tf.float32) + _share(x, low, high, _steepness(knots, lower))
     tied = tf.cast(left + right - 1, tf.float32) / 2.0
     position = tf.where(right > left, tied, between)
     return tf.math.ndtri(tf.clip_by_value(position / buckets, _EDGE, 1.0 - _EDGE))
@@ -84,4 +94,38 @@ def from_level(levels: tf.Tensor, knots: tf.Tensor) -> tf.Tensor:
     batch_dims = knots.shape.rank - 1
     low = tf.gather(knots, lower, batch_dims=batch_dims)
     high = tf.gather(knots, lower + 1, batch_dims=batch_dims)
-    return low + (position - tf.cast(lower, tf.float32)) * (high - low)
+    return _value(position - tf.cast(lower, tf.float32), low, high, _steepness(knots, lower))
+
+
+def _steepness(knots: tf.Tensor, lower: tf.Tensor) -> tf.Tensor:
+    """For values in buckets `lower` (shaped as the values): the bucket's width over its tail's
+    scale where it is the first (> 0) or the last (< 0) bucket, 0 (a straight line) elsewhere
+    and where the neighbouring bucket is empty."""
+    def ratio(width, neighbour):
+        steep = tf.math.divide_no_nan(width * math.log(2.0), neighbour)
+        return tf.expand_dims(tf.minimum(steep, _STEEPEST), -1)
+
+    first = ratio(knots[..., 1] - knots[..., 0], knots[..., 2] - knots[..., 1])
+    last = ratio(knots[..., -1] - knots[..., -2], knots[..., -2] - knots[..., -3])
+    buckets = tf.shape(knots)[-1] - 1
+    return tf.where(lower == 0, first, tf.where(lower == buckets - 1, -last, 0.0))
+
+
+def _share(x: tf.Tensor, low: tf.Tensor, high: tf.Tensor, steep: tf.Tensor) -> tf.Tensor:
+    """How much of its bucket's mass lies below `x`, in [0, 1] (0 for an empty bucket)."""
+    along = tf.math.divide_no_nan(x - low, high - low)
+    outward = tf.where(steep > 0, 1.0 - along, along)  # the distance from the inner edge
+    rate = tf.abs(steep)
+    curved = tf.math.expm1(-outward * rate) / tf.math.expm1(-tf.maximum(rate, _STRAIGHT))
+    mass = tf.where(rate > _STRAIGHT, curved, outward)
+    return tf.where(steep > 0, 1.0 - mass, mass)
+
+
+def _value(share: tf.Tensor, low: tf.Tensor, high: tf.Tensor, steep: tf.Tensor) -> tf.Tensor:
+    """The inverse of `_share`: the value below which `share` of its bucket's mass lies."""
+    mass = tf.where(steep > 0, 1.0 - share, share)  # from the inner edge outward
+    rate = tf.maximum(tf.abs(steep), _STRAIGHT)
+    curved = -tf.math.log1p(mass * tf.math.expm1(-rate)) / rate
+    outward = tf.clip_by_value(tf.where(tf.abs(steep) > _STRAIGHT, curved, mass), 0.0, 1.0)
+    along = tf.where(steep > 0, 1.0 - outward, outward)
+    return low + along * (high - low)
