@@ -68,7 +68,7 @@ SAVED_MODEL_PB = "saved_model.pb"
 ALLOWED_OPS: frozenset[str] = frozenset({
     "Abs", "AddV2", "ArgMax", "AssignVariableOp", "BiasAdd", "BitwiseXor", "BroadcastTo",
     "Cast", "ConcatV2", "Const", "Cumsum", "DenseBincount", "DivNoNan", "Equal", "Erfc", "Exp",
-    "ExpandDims", "Fill", "Floor", "GatherNd", "GatherV2", "Greater", "GreaterEqual",
+    "ExpandDims", "Expm1", "Fill", "Floor", "GatherNd", "GatherV2", "Greater", "GreaterEqual",
     "HashTableV2", "Identity", "InitializeTableFromTextFileV2", "IsFinite", "IsNan", "Less",
     "Log", "Log1p", "LogicalAnd", "LogicalNot", "LookupTableFindV2", "LookupTableSizeV2",
     "LowerBound", "MatMul", "Max", "Maximum", "Mean", "Minimum", "Mul", "Ndtri", "Neg", "NoOp",
