@@ -60,10 +60,7 @@ def to_normal(x: tf.Tensor, knots: tf.Tensor) -> tf.Tensor:
     left = tf.searchsorted(knots, x, side="left")
     right = tf.searchsorted(knots, x, side="right")
     lower = tf.clip_by_value(left, 1, size - 1) - 1
-    batch_dims = knots.shape.rank - 1
-    low = tf.gather(knots, lower, batch_dims=batch_dims)
-    high = tf.gather(knots, lower + 1, batch_dims=batch_dims)
-    between = tf.cast(lower, tf.float32) + _share(x, low, high, _steepness(knots, lower))
+    between = tf.cast(lower, tf.float32) + _share(x, *_bucket(knots, lower))
     tied = tf.cast(left + right - 1, tf.float32) / 2.0
     position = tf.where(right > left, tied, between)
     return tf.math.ndtri(tf.clip_by_value(position / buckets, _EDGE, 1.0 - _EDGE))
@@ -91,16 +88,17 @@ def from_level(levels: tf.Tensor, knots: tf.Tensor) -> tf.Tensor:
     position = tf.clip_by_value(levels * tf.cast(buckets, tf.float32), 0.0,
                                 tf.cast(buckets, tf.float32))
     lower = tf.clip_by_value(tf.cast(tf.floor(position), tf.int32), 0, buckets - 1)
+    return _value(position - tf.cast(lower, tf.float32), *_bucket(knots, lower))
+
+
+def _bucket(knots: tf.Tensor, lower: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """For values in buckets `lower` (shaped as the values): each bucket's lower and upper knot,
+    and its width over its tail's scale where it is the first (> 0) or the last (< 0) bucket, 0
+    (a straight line) elsewhere and where the neighbouring bucket is empty."""
     batch_dims = knots.shape.rank - 1
     low = tf.gather(knots, lower, batch_dims=batch_dims)
     high = tf.gather(knots, lower + 1, batch_dims=batch_dims)
-    return _value(position - tf.cast(lower, tf.float32), low, high, _steepness(knots, lower))
 
-
-def _steepness(knots: tf.Tensor, lower: tf.Tensor) -> tf.Tensor:
-    """For values in buckets `lower` (shaped as the values): the bucket's width over its tail's
-    scale where it is the first (> 0) or the last (< 0) bucket, 0 (a straight line) elsewhere
-    and where the neighbouring bucket is empty."""
     def ratio(width, neighbour):
         steep = tf.math.divide_no_nan(width * math.log(2.0), neighbour)
         return tf.expand_dims(tf.minimum(steep, _STEEPEST), -1)
@@ -108,16 +106,16 @@ def _steepness(knots: tf.Tensor, lower: tf.Tensor) -> tf.Tensor:
     first = ratio(knots[..., 1] - knots[..., 0], knots[..., 2] - knots[..., 1])
     last = ratio(knots[..., -1] - knots[..., -2], knots[..., -2] - knots[..., -3])
     buckets = tf.shape(knots)[-1] - 1
-    return tf.where(lower == 0, first, tf.where(lower == buckets - 1, -last, 0.0))
+    return low, high, tf.where(lower == 0, first, tf.where(lower == buckets - 1, -last, 0.0))
 
 
 def _share(x: tf.Tensor, low: tf.Tensor, high: tf.Tensor, steep: tf.Tensor) -> tf.Tensor:
     """How much of its bucket's mass lies below `x`, in [0, 1] (0 for an empty bucket)."""
     along = tf.math.divide_no_nan(x - low, high - low)
     outward = tf.where(steep > 0, 1.0 - along, along)  # the distance from the inner edge
-    rate = tf.abs(steep)
-    curved = tf.math.expm1(-outward * rate) / tf.math.expm1(-tf.maximum(rate, _STRAIGHT))
-    mass = tf.where(rate > _STRAIGHT, curved, outward)
+    rate = tf.maximum(tf.abs(steep), _STRAIGHT)
+    curved = tf.math.expm1(-outward * rate) / tf.math.expm1(-rate)
+    mass = tf.where(tf.abs(steep) > _STRAIGHT, curved, outward)
     return tf.where(steep > 0, 1.0 - mass, mass)
 
 
