@@ -165,9 +165,12 @@ class SampleOptions:
     """`aepipe sample`: how many rows, from which seed, with which fresh keys, and how far
     from the training rows."""
 
-    num_rows: int = option(REQUIRED, "how many synthetic rows")
-    seed: int = option(REQUIRED, "the same model, number of rows and seed give the same rows "
-                       "on any runner")
+    num_rows: int | None = option(None, "how many synthetic rows (not with --conditions)")
+    seed: int = option(REQUIRED, "the same model, number of rows (or conditions) and seed give "
+                       "the same rows on any runner")
+    conditions: str | None = option(None, "Parquet files of rows of fixed values: one synthetic "
+                                    "row per row (or its integer num_rows column), with the "
+                                    "row's non-null cells kept and the others drawn given them")
     key_prefix: str = option("syn-", "prefix of the fresh values of string key columns; they "
                              "are zero-padded to be longer than any training key")
     min_distance: float = option(0.0, "drop synthetic rows closer than this to a --real row "
@@ -175,7 +178,9 @@ class SampleOptions:
     real: str | None = option(None, "the training Parquet files, for --min-distance")
 
     def __post_init__(self):
-        if self.num_rows < 0:
+        if (self.num_rows is None) == (self.conditions is None):
+            raise OptionsError("give --num-rows or --conditions (one of them)")
+        if self.num_rows is not None and self.num_rows < 0:
             raise OptionsError(f"--num-rows must not be negative (got {self.num_rows})")
         if self.min_distance < 0:
             raise OptionsError(f"--min-distance must not be negative (got {self.min_distance})")

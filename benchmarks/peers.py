@@ -4,7 +4,11 @@ Runs in the peer venv that benchmarks/peers_env.py builds (SDV 2.0, torch CPU), 
 aepipe's: it imports neither aepipe nor tensorflow.
 
     python benchmarks/peers.py --model {tvae,gaussian_copula} --train TRAIN.parquet \
-        --num-rows N --seed S --output OUT.parquet --timings TIMINGS.json [--epochs E]
+        --num-rows N --seed S --output OUT.parquet --timings TIMINGS.json [--epochs E] \
+        [--condition-column C]
+
+With --condition-column, SDV's `sample_from_conditions` makes, for each value of C, as many rows
+as the training rows that hold it, with C fixed to it (--num-rows is then not used).
 
 The output has the training file's columns and Arrow types (nulls stay nulls); the timings
 file holds model, fit_seconds, sample_seconds, rows, epochs and sdv_version.
@@ -39,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output", required=True, type=Path, help="sampled rows, Parquet")
     parser.add_argument("--timings", required=True, type=Path, help="JSON report")
     parser.add_argument("--epochs", type=int, help="TVAE epochs (default: SDV's, 300)")
+    parser.add_argument("--condition-column", help="sample each value of this column as often "
+                        "as the training rows hold it, with the column fixed")
     return parser.parse_args(argv)
 
 
@@ -105,7 +111,8 @@ def to_arrow(sampled: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def fit_and_sample(synthesizer, frame: pd.DataFrame, num_rows: int, seed: int):
+def fit_and_sample(synthesizer, frame: pd.DataFrame, num_rows: int, seed: int,
+                   condition_column: str | None = None):
     """Returns the sampled rows, the fit's seconds and the sampling's."""
     start = time.perf_counter()
     synthesizer.fit({TABLE: frame})
@@ -114,7 +121,16 @@ def fit_and_sample(synthesizer, frame: pd.DataFrame, num_rows: int, seed: int):
     # would sample alike from a GaussianCopula (whose fit is deterministic).
     synthesizer._set_random_state(seed)
     start = time.perf_counter()
-    sampled = synthesizer.sample(num_rows=num_rows)[TABLE]
+    if condition_column:
+        from sdv.sampling import Condition
+
+        counts = frame[condition_column].value_counts()
+        sampled = synthesizer.sample_from_conditions(
+            [Condition(column_values={condition_column: value}, num_rows=int(count))
+             for value, count in counts.items()])
+    else:
+        sampled = synthesizer.sample(num_rows=num_rows)
+    sampled = sampled[TABLE] if isinstance(sampled, dict) else sampled
     sample_seconds = time.perf_counter() - start
     LOG.info("fit %.1f s, sampled %d rows in %.1f s", fit_seconds, len(sampled), sample_seconds)
     return sampled, fit_seconds, sample_seconds
@@ -138,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     synthesizer = make_synthesizer(args.model, detect_metadata(frame, schema), args.epochs)
 
     sampled, fit_seconds, sample_seconds = fit_and_sample(
-        synthesizer, frame, args.num_rows, args.seed)
+        synthesizer, frame, args.num_rows, args.seed, args.condition_column)
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(to_arrow(sampled, schema), args.output)

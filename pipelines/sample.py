@@ -1,10 +1,10 @@
 """Sample synthetic records with the training data's schema from a trained model.
 
-    aepipe sample --model-dir DIR --num-rows N --seed S --output PREFIX [--num-shards K]
-                  [--key-prefix P] [Beam options]
+    aepipe sample --model-dir DIR (--num-rows N | --conditions FILES) --seed S --output PREFIX
+                  [--num-shards K] [--key-prefix P] [Beam options]
 
-Writes PREFIX-SSSSS-of-NNNNN.parquet. The same model, N and seed give the same rows whatever
-the runner, the number of shards or of workers.
+Writes PREFIX-SSSSS-of-NNNNN.parquet. The same model, N (or conditions) and seed give the same
+rows whatever the runner, the number of shards or of workers.
 """
 
 from __future__ import annotations
@@ -57,10 +57,11 @@ def sample(*, model_dir: str, options: SampleOptions, output: str, num_shards: i
     ModelDirectory(model_dir, verify_files=verify, trust_model=trust_model)
     transform = Sample(model_dir, options, trust_model=trust_model)
     refuse_existing_output(output, overwrite=overwrite)
-    if options.num_rows == 0:
+    if transform.num_rows == 0:
         _write_empty(output, transform.output_schema)
         return 0
-    _LOG.info("sampling %d rows from %s (seed %d)", options.num_rows, model_dir, options.seed)
+    _LOG.info("sampling %d rows from %s (seed %d)%s", transform.num_rows, model_dir,
+              options.seed, f" given {options.conditions}" if options.conditions else "")
     started = time.perf_counter()
     pipeline = beam.Pipeline(options=beam_options)
     (pipeline

@@ -83,6 +83,11 @@ step "aepipe encode (multi_processing, 2 workers)"
 "$AEPIPE" encode --input adult-slice.parquet --model-dir model --output codes/part "${MP[@]}"
 step "aepipe sample --num-rows 1000 (multi_processing, 2 workers)"
 "$AEPIPE" sample --model-dir model --num-rows 1000 --seed 7 --output synthetic/part "${MP[@]}"
+step "aepipe sample --conditions (500 rows with sex fixed; multi_processing, 2 workers)"
+"$VPY" -c 'import pyarrow as pa, pyarrow.parquet as pq
+pq.write_table(pa.table({"sex": ["Female"], "num_rows": [500]}), "conditions.parquet")'
+"$AEPIPE" sample --model-dir model --conditions conditions.parquet --seed 7 \
+    --output conditioned/part "${MP[@]}"
 
 step "row counts, and versions inside the worker processes against constraints.txt"
 "$VPY" - "$ROWS" <<'PY'
@@ -109,6 +114,9 @@ if dead:  # no row is bad here, and no dead-letter file is written when none is 
 files, sampled = count("synthetic/part-*.parquet")
 if not files or sampled != 1000:
     problems.append(f"sample wrote {sampled} rows in {files} files, expected 1000")
+conditioned = pq.read_table(sorted(glob.glob("conditioned/part-*.parquet")))
+if conditioned.column("sex").to_pylist() != ["Female"] * 500:
+    problems.append("sample --conditions did not write 500 rows with sex Female")
 if not os.path.exists("model/manifest.json"):
     problems.append("no model/manifest.json")
 print(f"rows: input {rows}, encoded {encoded}, sampled {sampled}")

@@ -1,12 +1,15 @@
 """`Sample`: synthetic records with the training data's schema, reproducible at any scale.
 
-Rows are made in blocks of BLOCK_ROWS, by Beam's `RunInference` (`aepipe.beam.inference`).
+Rows are made in blocks of BLOCK_ROWS (CONDITIONED_BLOCK_ROWS with conditions, whose rows
+cost several decodings each), by Beam's `RunInference` (`aepipe.beam.inference`).
 Block b's random stream is seeded by (seed, b) alone: it
 gives the normal noise and the uniform draws that the SavedModel's `sample` signature turns
 into rows (a code from the model's prior, then each flag, category and quantile bin drawn from
 the decoder's probabilities and each number's residual noise). So the rows depend only on the
-model, the number of rows and the seed, never on the runner, the number of shards or workers,
-or the order in which work finishes; and no worker holds more than one block at a time.
+model, the number of rows (or the conditions) and the seed, never on the runner, the number of
+shards or workers, or the order in which work finishes; and no worker holds more than one block
+at a time. With conditions (`aepipe.beam.conditions`), the `complete` signature makes each row
+with its condition's cells fixed and the others drawn given them.
 
 Key columns get fresh values that never equal a training key, without storing any: training
 records each integer key's range and each string key's longest length (see aepipe.beam.train), and
@@ -24,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from aepipe.beam import counters
+from aepipe.beam.conditions import Conditions
 from aepipe.beam.inference import CoreHandler, RunCore
 from aepipe.errors import ModelDirError, OptionsError, SchemaError
 from aepipe.evaluation.guard import DistanceGuard
@@ -33,9 +37,10 @@ from aepipe.store.reader import ModelDirectory
 from aepipe.table.arrow import arrow_columns
 from aepipe.table.kinds import Kind, is_string_type
 
-__all__ = ["BLOCK_ROWS", "BlockSampler", "Sample", "synthetic_schema"]
+__all__ = ["BLOCK_ROWS", "CONDITIONED_BLOCK_ROWS", "BlockSampler", "Sample", "synthetic_schema"]
 
 BLOCK_ROWS = 8192
+CONDITIONED_BLOCK_ROWS = 1024
 
 
 def synthetic_schema(model: ModelDirectory) -> pa.Schema:
@@ -46,20 +51,24 @@ def synthetic_schema(model: ModelDirectory) -> pa.Schema:
 class BlockSampler:
     """Makes the synthetic rows of one block: the framework-free core of `Sample`.
 
-    A block is the range of the row indices it makes (`blocks`); with a `guard`, the rows too
-    close to a training row are dropped from it.
+    A block is the range of the row indices it makes (`blocks`); with `conditions`, row i
+    completes the condition `conditions.rows[i]`; with a `guard`, the rows too close to a
+    training row are dropped from it.
     """
 
     def __init__(self, model: ModelDirectory, options: SampleOptions, *,
-                 guard: DistanceGuard | None = None):
+                 guard: DistanceGuard | None = None, conditions: Conditions | None = None):
         model.require_code("sample")
         self.model = model
         self.options = options
         self.guard = guard
+        self.conditions = conditions
+        self.num_rows = options.num_rows if conditions is None else conditions.num_rows
+        self._block_rows = BLOCK_ROWS if conditions is None else CONDITIONED_BLOCK_ROWS
         self.output_schema = synthetic_schema(model)
         self._ranges = model.manifest.passthrough_ranges
         self._keys = {field.name: _fresh_keys(field, self._ranges, options.key_prefix,
-                                              options.num_rows, model.path)
+                                              self.num_rows, model.path)
                       for field in self.output_schema
                       if model.schema[field.name].kind is Kind.KEY}
         self._modelled = [field.name for field in self.output_schema
@@ -68,13 +77,15 @@ class BlockSampler:
 
     def blocks(self) -> list[range]:
         """Every block's row indices."""
-        rows = self.options.num_rows
-        return [range(start, min(start + BLOCK_ROWS, rows)) for start in range(0, rows,
-                                                                              BLOCK_ROWS)]
+        rows, size = self.num_rows, self._block_rows
+        return [range(start, min(start + size, rows)) for start in range(0, rows, size)]
 
     def __call__(self, block: range) -> pa.RecordBatch:
-        rng = np.random.default_rng([self.options.seed, block.start // BLOCK_ROWS])
-        decoded = self.model.sample(len(block), rng)
+        rng = np.random.default_rng([self.options.seed, block.start // self._block_rows])
+        if self.conditions is None:
+            decoded = self.model.sample(len(block), rng)
+        else:
+            decoded = self.model.complete(self.conditions.batch(block), rng)
         indices = np.arange(block.start, block.stop, dtype=np.int64)
         modelled = dict(zip(self._modelled, arrow_columns(
             decoded, [self.model.schema[name] for name in self._modelled],
@@ -100,10 +111,13 @@ class BlockSampler:
 
     @classmethod
     def load(cls, model: ModelDirectory, options: SampleOptions) -> "BlockSampler":
-        """A sampler with its distance guard, read from `options.real` when there is one."""
+        """A sampler with its distance guard, read from `options.real` when there is one, and
+        its conditions, read from `options.conditions`."""
         guard = (DistanceGuard.from_files(model, options.real, options.min_distance)
                  if options.min_distance else None)
-        return cls(model, options, guard=guard)
+        conditions = (Conditions.read(options.conditions, model) if options.conditions
+                      else None)
+        return cls(model, options, guard=guard, conditions=conditions)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,16 +183,22 @@ def _times(arrow_type: pa.DataType, bounds: list | None, rows: int,
 class Sample(beam.PTransform):
     """Synthetic record batches from a model directory: ``pipeline | Sample(...)``.
 
-    With `options.min_distance` > 0, rows closer than that to a row of the `options.real`
-    Parquet files (the training data) are dropped; see `aepipe.evaluation.guard`.
+    With `options.conditions`, one row per condition row (or its count) with the condition's
+    cells fixed; see `aepipe.beam.conditions`. With `options.min_distance` > 0, rows closer than
+    that to a row of the `options.real` Parquet files (the training data) are dropped; see
+    `aepipe.evaluation.guard`.
     """
 
     def __init__(self, model_dir: str, options: SampleOptions, *, trust_model: bool = False):
         super().__init__()
         if options.min_distance:
             fileio.match(options.real)  # a missing reference fails now, not on the workers
-        sampler = BlockSampler(ModelDirectory(model_dir, trust_model=trust_model), options)
+        model = ModelDirectory(model_dir, trust_model=trust_model)
+        conditions = (Conditions.read(options.conditions, model) if options.conditions
+                      else None)  # refused now, not on the workers
+        sampler = BlockSampler(model, options, conditions=conditions)
         self.output_schema = sampler.output_schema
+        self.num_rows = sampler.num_rows
         self._blocks = sampler.blocks()
         self._handler = CoreHandler(model_dir, functools.partial(BlockSampler.load,
                                                                  options=options),

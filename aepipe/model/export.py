@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from aepipe.model import decoding
+from aepipe.model.conditional import CANDIDATES, Conditioner, targets
 from aepipe.model.autoencoder import OUTPUTS, Autoencoder
 from aepipe.model.prior import Prior
 from aepipe.table import signatures
@@ -81,6 +82,12 @@ class AutoencoderModule(tf.Module):
             tf.TensorSpec([None, model.code_size], tf.float32, name=signatures.NOISE),
             tf.TensorSpec([None, prior.draws + layout.draws.width], tf.float32,
                           name=signatures.UNIFORM)])
+        self._conditioner = Conditioner(layout, prior, residual_std=residual_std)
+        self.complete = tf.function(self._complete, autograph=False, input_signature=[
+            raw, tf.TensorSpec([None, CANDIDATES * model.code_size], tf.float32,
+                               name=signatures.NOISE),
+            tf.TensorSpec([None, self._conditioner.uniform_draws + layout.draws.width],
+                          tf.float32, name=signatures.UNIFORM)])
         self.recommend = tf.function(self._recommend, autograph=False, input_signature=[
             raw, tf.TensorSpec([], tf.int32, name=signatures.TOP_K),
             tf.TensorSpec([], tf.bool, name=signatures.EXCLUDE_SEEN)]) if layout.item_sets \
@@ -91,6 +98,7 @@ class AutoencoderModule(tf.Module):
         found = {signatures.ENCODE: self.encode, signatures.SCORE: self.score,
                  signatures.TRANSFORM: self.transform, signatures.DECODE: self.decode,
                  signatures.GENERATE: self.generate, signatures.SAMPLE: self.sample,
+                 signatures.COMPLETE: self.complete,
                  signatures.RECOMMEND: self.recommend}
         return {name: function for name, function in found.items() if function is not None}
 
@@ -148,6 +156,21 @@ class AutoencoderModule(tf.Module):
         """A code from the prior, decoded as `generate` does."""
         draws = self._prior.draws
         return self._generate(self._prior.codes(noise, uniform[:, :draws]), uniform[:, draws:])
+
+    def _complete(self, raw: dict, noise: tf.Tensor, uniform: tf.Tensor) -> dict:
+        """Rows with their non-null cells kept and the others drawn given them: a code from
+        p(z | the fixed cells) (`aepipe.model.conditional`), decoded as `generate` does."""
+        draws = self._conditioner.uniform_draws
+        code = self._conditioner.codes(targets(self._layout, self._inputs(raw)),
+                                       self.model.decoder, noise, uniform[:, :draws])
+        decoded = self._generate(code, uniform[:, draws:])
+        for column in self._layout.modelled:
+            if column.kind is Kind.ITEMS:
+                continue
+            null = signatures.null_name(column.name)
+            decoded[column.name] = tf.where(raw[null], decoded[column.name], raw[column.name])
+            decoded[null] = decoded[null] & raw[null]
+        return decoded
 
     def _columns(self, outputs: tf.Tensor, uniform: tf.Tensor | None) -> dict:
         """The decoder's output matrix as the raw columns (see `aepipe.model.decoding`)."""

@@ -160,7 +160,23 @@ class ModelDirectory:
         """`rows` synthetic rows (raw columns, as tensors) from the `sample` signature, its noise
         and uniform draws taken from `rng`."""
         signature = self.signature(signatures.SAMPLE)
-        width = signature.structured_input_signature[1][signatures.UNIFORM].shape[1]
-        return signature(**{
-            signatures.NOISE: rng.standard_normal((rows, self.code_size), dtype=np.float32),
-            signatures.UNIFORM: rng.random((rows, width), dtype=np.float32)})
+        return signature(**_draws(signature, rows, rng))
+
+    def complete(self, conditions: pa.RecordBatch, rng: np.random.Generator) -> dict[str, Any]:
+        """One synthetic row per row of `conditions` (every modelled column, nulls where a cell
+        is to be drawn): the `complete` signature's output, its draws taken from `rng`."""
+        if signatures.COMPLETE not in self.saved_model.signatures:
+            raise ModelDirError(f"model directory {self.path} was trained before aepipe sampled "
+                                "with conditions; retrain it with this version of aepipe")
+        signature = self.signature(signatures.COMPLETE)
+        return signature(**self.inputs(conditions),
+                         **_draws(signature, conditions.num_rows, rng))
+
+
+def _draws(signature: Any, rows: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """A sampling signature's NOISE (standard normal) and UNIFORM draws for `rows` rows, in
+    the widths it declares."""
+    declared = signature.structured_input_signature[1]
+    return {name: draw((rows, declared[name].shape[1]), dtype=np.float32)
+            for name, draw in ((signatures.NOISE, rng.standard_normal),
+                               (signatures.UNIFORM, rng.random))}

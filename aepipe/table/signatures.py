@@ -11,6 +11,9 @@ them, both from this module.
 - DECODE: CODE -> raw columns (values in the original units);
 - GENERATE: CODE and UNIFORM draws -> raw columns, drawn from the decoder's probabilities;
 - SAMPLE: NOISE (standard normal, one per code dimension) and UNIFORM draws -> raw columns;
+- COMPLETE: raw columns whose non-null cells are fixed, NOISE (standard normal, several
+  candidate codes' worth) and UNIFORM draws -> raw columns, the fixed cells kept and the
+  others drawn given them (`aepipe.model.conditional`);
 - TRANSFORM: raw columns -> FEATURES, the encoder's input matrix;
 - RECOMMEND (models with item set columns): raw columns, TOP_K and EXCLUDE_SEEN -> per item set
   column ``c``: ``c`` (its top items, [rows, k]), ``c__score`` (their probabilities) and
@@ -27,13 +30,13 @@ from typing import Iterable, Protocol
 
 from aepipe.table.kinds import Kind
 
-__all__ = ["ENCODE", "SCORE", "DECODE", "GENERATE", "SAMPLE", "TRANSFORM", "RECOMMEND", "CODE",
+__all__ = ["ENCODE", "SCORE", "DECODE", "GENERATE", "SAMPLE", "COMPLETE", "TRANSFORM", "RECOMMEND", "CODE",
            "NOISE", "UNIFORM", "FEATURES", "COLUMN_ERRORS", "TOP_K", "EXCLUDE_SEEN", "RESERVED_SUFFIXES",
            "DTYPES", "null_name", "size_name", "score_name", "raw_columns"]
 
 # Signatures
 ENCODE, SCORE, DECODE, GENERATE, SAMPLE = "encode", "score", "decode", "generate", "sample"
-TRANSFORM, RECOMMEND = "transform", "recommend"
+TRANSFORM, RECOMMEND, COMPLETE = "transform", "recommend", "complete"
 # Inputs and outputs besides the raw columns
 CODE, NOISE, UNIFORM, FEATURES = "code", "noise", "uniform", "features"
 COLUMN_ERRORS = "column_errors"
