@@ -62,7 +62,8 @@ def test_statistics_are_those_of_the_training_rows(trained_model, adult_files):
 
 def test_signatures_are_present_with_named_inputs(trained_model):
     signatures = trained_model.saved_model.signatures
-    assert set(signatures) == {"encode", "decode", "generate", "sample", "score", "transform"}
+    assert set(signatures) == {"encode", "decode", "generate", "sample", "complete", "score",
+                               "transform"}
     _, encode_inputs = signatures["encode"].structured_input_signature
     assert {"age", "age__null", "workclass", "workclass__null"} <= set(encode_inputs)
     assert set(signatures["encode"].structured_outputs) == {"code", "score", "column_errors"}
@@ -71,6 +72,12 @@ def test_signatures_are_present_with_named_inputs(trained_model):
     generate_draws = signatures["generate"].structured_input_signature[1]["uniform"].shape[1]
     assert sample_inputs["uniform"].shape.as_list() == [None, 1 + generate_draws]
     assert set(signatures["sample"].structured_outputs) == set(
+        signatures["generate"].structured_outputs)
+    _, complete_inputs = signatures["complete"].structured_input_signature
+    assert {"age", "age__null", "workclass", "workclass__null"} <= set(complete_inputs)
+    assert complete_inputs["noise"].shape.as_list() == [None, 64 * 8]  # 64 candidate codes
+    assert complete_inputs["uniform"].shape.as_list() == [None, 2 * 64 + generate_draws]
+    assert set(signatures["complete"].structured_outputs) == set(
         signatures["generate"].structured_outputs)
 
 
