@@ -1,7 +1,7 @@
 """aepipe's default model on four public tables against baselines, over several model seeds.
 
     .venv/bin/python benchmarks/quality.py [--tables adult,penguins,diamonds,digits]
-        [--seeds 0,1,2] [--jobs synthetic,codes] [--peers tvae,gaussian_copula]
+        [--seeds 0,1,2] [--jobs synthetic,codes] [--peers tvae,gaussian_copula,tabular_argn]
         [--refit-peers] [--peers-only] [--trust-model] [--workdir DIR]
 
 (`make bench-quality`.) The tables are benchmarks/tables.py's; every aepipe model has the default
@@ -12,9 +12,12 @@ and seed:
    rows sampled as it has (sample seed = model seed), evaluated by `pipelines.evaluate` against
    the training rows, with the held-out rows and the target: quality score, column shapes,
    column pair trends, ML-efficacy ratio. Peers: SDV's TVAE and GaussianCopula with their
-   defaults (benchmarks/peers.py in the peer venv), same rows, seed and evaluation. A peer's
-   evaluation report is cached under WORKDIR/peers/ per (table, seed, model, SDV version), with
-   a digest of the training rows, and reused unless --refit-peers; the tables mark cached cells.
+   defaults (benchmarks/peers.py in the SDV peer venv) and MOSTLY AI's TabularARGN with its
+   defaults (mostlyai-engine, benchmarks/argn_peer.py in its own venv; its `_RARE_` placeholder
+   for rare categories kept and counted), same rows, seed and evaluation. A peer's evaluation
+   report is cached under WORKDIR/peers/ per (table, seed, model, version of SDV or of
+   mostlyai-engine), with a digest of the training rows, and reused unless --refit-peers; the
+   tables mark cached cells.
 2. Codes as features (job "codes"): aepipe trained with the target ignored, code size 8 and 16;
    `pipelines.encode` of the training and held-out rows (a row_id column passed through, so rows
    are joined by id, not by order); a logistic regression (max_iter=2000) on standardised inputs
@@ -52,7 +55,6 @@ import logging
 import math
 import os
 import shutil
-import subprocess
 import sys
 import time
 import traceback
@@ -73,8 +75,12 @@ import tables as bench_tables  # noqa: E402
 from aepipe.table.schema import Column, Kind, Schema  # noqa: E402
 
 LOG = logging.getLogger("benchmark.quality")
-PEERS = ("tvae", "gaussian_copula")
-PEER_NAMES = {"tvae": "SDV TVAE", "gaussian_copula": "SDV GaussianCopula"}
+PEERS = ("tvae", "gaussian_copula", "tabular_argn")
+PEER_NAMES = {"tvae": "SDV TVAE", "gaussian_copula": "SDV GaussianCopula",
+              "tabular_argn": "TabularARGN (mostlyai-engine)"}
+# model -> (the tag before the version in its cache file's name, its record's version key)
+PEER_VERSIONS = {"tvae": ("sdv", "sdv_version"), "gaussian_copula": ("sdv", "sdv_version"),
+                 "tabular_argn": ("mostlyai-engine", "engine_version")}
 JOBS = ("synthetic", "codes")
 ROW_ID = "row_id"
 ANOMALY_SHARE = 0.25
@@ -135,21 +141,29 @@ def _guarded(results: dict, key: str, run: Callable[[], Any]) -> Any:
 # Peers ------------------------------------------------------------------------------------------
 
 class Peers:
-    """SDV's synthesizers in their own venv, their evaluation reports cached."""
+    """The peer synthesizers, each family in its own venv (SDV's; mostlyai-engine's), their
+    evaluation reports cached. A venv is built, and its package's version read, when a model
+    of it is first asked for."""
 
     def __init__(self, workdir: Path, refit: bool, fit: bool = True):
-        from peers_env import ensure_peer_env
-
-        self.python = ensure_peer_env()
         self.directory = workdir / "peers"
         self.refit = refit
         self.fit = fit  # False: only read the cache (another process fills it)
-        self.sdv_version = subprocess.run(
-            [str(self.python), "-c", "import importlib.metadata as m; print(m.version('sdv'))"],
-            check=True, capture_output=True, text=True).stdout.strip()
+        self._envs: dict[str, tuple[Path, str]] = {}  # env name -> (its python, package version)
+
+    def env(self, model: str) -> tuple[Path, str]:
+        """The python of `model`'s venv (built if missing) and its package's version."""
+        from peers_env import ensure_peer_env, env_for, package_version
+
+        env = env_for(model)
+        if env.name not in self._envs:
+            python = ensure_peer_env(env=env)
+            self._envs[env.name] = (python, package_version(python, env))
+        return self._envs[env.name]
 
     def cache_path(self, table, seed: int, model: str) -> Path:
-        return self.directory / f"{table.name}-seed{seed}-{model}-sdv{self.sdv_version}.json"
+        tag = PEER_VERSIONS[model][0]
+        return self.directory / f"{table.name}-seed{seed}-{model}-{tag}{self.env(model)[1]}.json"
 
     def result(self, table, seed: int, model: str) -> dict:
         """The cached record, or a fresh fit, sample and evaluation (then cached)."""
@@ -169,7 +183,7 @@ class Peers:
         work = Path(_fresh(str(self.directory / table.name / f"seed{seed}" / model)))
         LOG.info("%s seed %d: fitting %s on %d rows", table.name, seed, model, table.train_rows)
         started = time.perf_counter()
-        timings = run_peer(self.python, model=model, train=Path(table.train),
+        timings = run_peer(self.env(model)[0], model=model, train=Path(table.train),
                            num_rows=table.train_rows, seed=seed,
                            output=work / "synthetic.parquet", timings=work / "timings.json")
         timings["wall_seconds"] = time.perf_counter() - started
@@ -178,7 +192,7 @@ class Peers:
                  timings["wall_seconds"])
         report = _evaluate(table, str(work / "synthetic.parquet"), str(work / "report"), seed)
         record = {"table": table.name, "seed": seed, "model": model,
-                  "sdv_version": self.sdv_version, "train_sha256": digest,
+                  PEER_VERSIONS[model][1]: self.env(model)[1], "train_sha256": digest,
                   "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                   "timings": timings, "report": report}
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -393,10 +407,14 @@ def synthetic_job(table, seed: int, work: str, peers: Peers | None, peer_models:
 
 def peer_figures(peers: Peers, table, seed: int, model: str) -> dict:
     record = peers.result(table, seed, model)
-    return {**_figures(record["report"]), "cached": record["cached"],
-            "fit_seconds": record["timings"]["fit_seconds"],
-            "sample_seconds": record["timings"]["sample_seconds"],
-            "sdv_version": record["sdv_version"]}
+    version_key = PEER_VERSIONS[model][1]
+    figures = {**_figures(record["report"]), "cached": record["cached"],
+               "fit_seconds": record["timings"]["fit_seconds"],
+               "sample_seconds": record["timings"]["sample_seconds"],
+               version_key: record[version_key]}
+    if "rare_cells" in record["timings"]:  # TabularARGN's _RARE_ placeholders
+        figures["rare_cells"] = record["timings"]["rare_cells"]
+    return figures
 
 
 def encode_rows(model_dir: str, rows: pa.Table, work: str, name: str) -> pa.Table:
@@ -701,7 +719,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="synthetic (with the peers) and/or codes (codes as features, "
                              "reconstruction, anomalies)")
     parser.add_argument("--peers", default=",".join(PEERS),
-                        help="SDV synthesizers to compare (empty for none)")
+                        help="peer synthesizers to compare (empty for none)")
     parser.add_argument("--refit-peers", action="store_true",
                         help="refit the peers even where their cached report exists")
     parser.add_argument("--peers-only", action="store_true",
