@@ -31,8 +31,9 @@ worker-check:
 	PYTHON=$(PYTHON) bash scripts/check_worker_env.sh
 
 # aepipe's default model on Adult, penguins, diamonds and digits against SDV's TVAE and
-# GaussianCopula (their reports cached under bench-output/quality/peers), PCA, the raw features
-# and IsolationForest, over seeds 0,1,2; prints markdown tables (an hour or more on 2 cores).
+# GaussianCopula and MOSTLY AI's TabularARGN (each family in its own venv, their reports cached
+# under bench-output/quality/peers), PCA, the raw features and IsolationForest, over seeds 0,1,2;
+# prints markdown tables (hours on 2 cores; a TabularARGN fit on Adult takes about 15 minutes).
 bench-quality: $(STAMP)
 	$(VENV)/bin/python benchmarks/quality.py $(BENCH_ARGS)
 
