@@ -68,9 +68,8 @@ class Conditions:
 def _conditions(table: pa.Table, model: ModelDirectory, path: str) -> pa.Table:
     """Every modelled column of `table` in the training input's type, nulls where absent."""
     schema, types = model.schema, model.manifest.input_arrow_schema
-    counted = COUNT not in schema.names or not schema[COUNT].modelled
     for name in table.column_names:
-        if name == COUNT and counted:
+        if name == COUNT and _counts_rows(model):
             continue
         if name not in schema.names or not schema[name].modelled \
                 or schema[name].kind is Kind.ITEMS:
@@ -120,8 +119,7 @@ def _check_values(array: pa.ChunkedArray, column, model: ModelDirectory, path: s
 
 def _counts(table: pa.Table, model: ModelDirectory, path: str) -> np.ndarray:
     """Each condition row's number of synthetic rows: its COUNT, or one."""
-    schema = model.schema
-    if COUNT not in table.column_names or (COUNT in schema.names and schema[COUNT].modelled):
+    if COUNT not in table.column_names or not _counts_rows(model):
         return np.ones(table.num_rows, np.int64)
     counts = table.column(COUNT)
     if not pa.types.is_integer(counts.type) or counts.null_count \
@@ -129,3 +127,9 @@ def _counts(table: pa.Table, model: ModelDirectory, path: str) -> np.ndarray:
         raise InputError(f"conditions file {path}: column {COUNT!r} (each row's number of "
                          "synthetic rows) must hold integers of at least 0, without nulls")
     return counts.to_numpy().astype(np.int64)
+
+
+def _counts_rows(model: ModelDirectory) -> bool:
+    """Whether a COUNT column counts rows: unless the model has a modelled column of that
+    name, which a condition then fixes."""
+    return COUNT not in model.schema.names or not model.schema[COUNT].modelled

@@ -34,6 +34,7 @@ from aepipe.evaluation.guard import DistanceGuard
 from aepipe.io import files as fileio
 from aepipe.options import SampleOptions
 from aepipe.store.reader import ModelDirectory
+from aepipe.table import signatures
 from aepipe.table.arrow import arrow_columns
 from aepipe.table.kinds import Kind, is_string_type
 
@@ -59,6 +60,8 @@ class BlockSampler:
     def __init__(self, model: ModelDirectory, options: SampleOptions, *,
                  guard: DistanceGuard | None = None, conditions: Conditions | None = None):
         model.require_code("sample")
+        if conditions is not None:
+            model.require_signature(signatures.COMPLETE, "sample --conditions")
         self.model = model
         self.options = options
         self.guard = guard

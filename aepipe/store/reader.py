@@ -90,6 +90,14 @@ class ModelDirectory:
                                 f"ease), which has no code: {job} needs a model trained with "
                                 "--model vae or ae")
 
+    def require_signature(self, name: str, job: str) -> None:
+        """Refuses, before any work, a model whose SavedModel lacks signature `name` (one
+        trained by an earlier version of aepipe) for a job that calls it; loads the model."""
+        if name not in self.saved_model.signatures:
+            raise ModelDirError(f"model directory {self.path} has no {name!r} signature, which "
+                                f"{job} needs: it was trained by an earlier version of aepipe; "
+                                "retrain it with this one")
+
     @property
     def saved_model(self):
         """The loaded SavedModel (TensorFlow is imported and the model loaded on first use)."""
@@ -165,9 +173,6 @@ class ModelDirectory:
     def complete(self, conditions: pa.RecordBatch, rng: np.random.Generator) -> dict[str, Any]:
         """One synthetic row per row of `conditions` (every modelled column, nulls where a cell
         is to be drawn): the `complete` signature's output, its draws taken from `rng`."""
-        if signatures.COMPLETE not in self.saved_model.signatures:
-            raise ModelDirError(f"model directory {self.path} was trained before aepipe sampled "
-                                "with conditions; retrain it with this version of aepipe")
         signature = self.signature(signatures.COMPLETE)
         return signature(**self.inputs(conditions),
                          **_draws(signature, conditions.num_rows, rng))
