@@ -17,6 +17,7 @@ from aepipe.errors import OptionsError
 
 __all__ = ["option", "REQUIRED", "ModelOptions", "EncodeOptions", "SampleOptions", "RecommendOptions",
            "EvaluateOptions", "InferSchemaOptions", "MODELS", "NUMERIC_TRANSFORMS", "PRIORS",
+           "CALIBRATIONS",
            "ACTIVATIONS", "TABLE_SHAPE", "ITEM_SET_SHAPE", "EASE_MAX_ITEMS"]
 
 # aepipe.model.autoencoder.MODELS: a plain autoencoder or a variational one; and EASE/EDLAE, a
@@ -24,6 +25,9 @@ __all__ = ["option", "REQUIRED", "ModelOptions", "EncodeOptions", "SampleOptions
 MODELS = ("ae", "vae", "ease")
 EASE_MAX_ITEMS = 20_000  # EASE solves an items x items system on one worker
 PRIORS = ("gaussian_mixture",)  # aepipe.model.prior.PRIORS: densities fitted to the codes
+# how aepipe.model.calibration refits the mixture's weights: to the frequencies of each column
+# and each pair of columns, of each column, or not at all
+CALIBRATIONS = ("pairs", "columns", "none")
 NUMERIC_TRANSFORMS = ("quantile", "standard")  # see aepipe.transform.marginal; or standardised
 ACTIVATIONS = ("relu", "tanh")  # of the hidden layers
 # The shape a model takes when its options leave it unset: one for tables of ordinary columns
@@ -91,6 +95,10 @@ class ModelOptions:
                                         "chosen by a hash of their values")
     prior: str = option("gaussian_mixture", "the density fitted to the codes that sampling "
                         "draws from", choices=PRIORS)
+    prior_calibration: str = option(
+        "pairs", "refit the mixture's weights to the training rows' frequencies of each column "
+        "and each pair of columns (pairs), of each column (columns), or not (none)",
+        choices=CALIBRATIONS)
     prior_components: int = option(128, "most components of the Gaussian mixture fitted to "
                                    "the codes")
     seed: int = option(0, "seed of the weights' initialisation, the batches' order and the "
@@ -127,6 +135,8 @@ class ModelOptions:
                                "in [0, 1)")
         if self.vocabulary_size < 1 or self.item_vocabulary_size < 1:
             raise OptionsError("--vocabulary-size and --item-vocabulary-size must be positive")
+        if self.prior_calibration not in CALIBRATIONS:
+            raise OptionsError(f"the prior calibration must be one of {', '.join(CALIBRATIONS)}")
         if self.prior not in PRIORS or self.prior_components < 1:
             raise OptionsError(f"the prior must be one of {', '.join(PRIORS)}, with at least "
                                "one component")

@@ -33,7 +33,8 @@ AE_MIN_CATEGORICAL_ACCURACY = 0.75
 
 @pytest.fixture(scope="module")
 def ae_dir(adult_files, sample_schema, tmp_path_factory) -> str:
-    options = ModelOptions(model="ae", input_dropout=0.1, seed=3)
+    options = ModelOptions(model="ae", input_dropout=0.1, seed=3,
+                           prior_calibration="columns")
     return train_sample_model(adult_files["train"], sample_schema,
                               os.path.join(str(tmp_path_factory.mktemp("ae")), "model"), options)
 
@@ -54,6 +55,9 @@ def test_the_default_is_a_vae_sampled_from_a_mixture_fitted_to_its_codes(trained
     assert prior["kind"] == "gaussian_mixture" and prior["components"] > 1
     assert sum(prior["weights"]) == pytest.approx(1.0)
     assert np.shape(prior["covariances"]) == (prior["components"], 8, 8)
+    calibrated = prior["calibration"]
+    assert calibrated["kind"] == "pairs"
+    assert calibrated["divergence_after"] < calibrated["divergence_before"]
 
 
 def test_the_sample_signature_decodes_codes_drawn_from_the_recorded_mixture(trained_model):
@@ -86,6 +90,9 @@ def test_the_plain_autoencoder_records_its_fitted_mixture(ae_dir):
     assert manifest.options.model == "ae" and manifest.options.input_dropout == 0.1
     assert manifest.prior["kind"] == "gaussian_mixture"
     assert len(manifest.prior["weights"]) > 1
+    calibrated = manifest.prior["calibration"]  # --prior-calibration columns: one table each
+    assert calibrated["kind"] == "columns" and calibrated["tables"] == len(manifest.schema.modelled)
+    assert calibrated["divergence_after"] < calibrated["divergence_before"]
 
 
 def test_samples_keep_the_schema_contract(model_and_sample, adult_files):

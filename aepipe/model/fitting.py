@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from aepipe.model import data, export, linear
 from aepipe.model.autoencoder import MODELS, OUTPUTS, Autoencoder, marginal_scales
+from aepipe.model.calibration import calibrate
 from aepipe.model.prior import PRIORS, Prior
 from aepipe.options import ModelOptions
 from aepipe.store.manifest import SAVED_MODEL, TRANSFORM_FN, Manifest, TrainingRun
@@ -149,10 +150,14 @@ def _warn_if_still_improving(losses: list[float], best: int, schedule: Schedule,
 
 def fit_prior(model: Autoencoder, files: Sequence[str], options: ModelOptions) -> Prior:
     """The sampling prior of kind `options.prior`, fitted to the codes (for the VAE, the
-    posterior means) of up to PRIOR_SAMPLE_ROWS training rows."""
-    codes = [np.asarray(model.encode(batch)) for batch in data.first_rows(
-        files, model.layout, PRIOR_SAMPLE_ROWS, np.random.default_rng(options.seed))]
-    return PRIORS[options.prior].fit(np.concatenate(codes), options)
+    posterior means) of up to PRIOR_SAMPLE_ROWS training rows, its weights then calibrated to
+    those rows' column and pair frequencies (`options.prior_calibration`)."""
+    batches = list(data.first_rows(files, model.layout, PRIOR_SAMPLE_ROWS,
+                                   np.random.default_rng(options.seed)))
+    prior = PRIORS[options.prior].fit(
+        np.concatenate([np.asarray(model.encode(batch)) for batch in batches]), options)
+    return calibrate(prior, model.decoder, model.layout, batches,
+                     calibration=options.prior_calibration, seed=options.seed)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -59,6 +59,7 @@ class GaussianMixturePrior(Prior):
     weights: np.ndarray  # (components,)
     means: np.ndarray  # (components, dims)
     covariances: np.ndarray  # (components, dims, dims)
+    calibration: dict | None = None  # how the weights were refitted (aepipe.model.calibration)
     kind: ClassVar[str] = "gaussian_mixture"
     draws: ClassVar[int] = 1  # which component
 
@@ -110,7 +111,7 @@ class GaussianMixturePrior(Prior):
         """The mixture's parameters (sampling reads the copy inside the SavedModel)."""
         return {"kind": self.kind, "components": len(self.weights),
                 "weights": self.weights.tolist(), "means": self.means.tolist(),
-                "covariances": self.covariances.tolist()}
+                "covariances": self.covariances.tolist(), "calibration": self.calibration}
 
 
 PRIORS: dict[str, type[Prior]] = {GaussianMixturePrior.kind: GaussianMixturePrior}
