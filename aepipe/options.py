@@ -15,10 +15,10 @@ from typing import Any
 
 from aepipe.errors import OptionsError
 
-__all__ = ["option", "REQUIRED", "ModelOptions", "EncodeOptions", "SampleOptions", "RecommendOptions",
-           "EvaluateOptions", "InferSchemaOptions", "MODELS", "NUMERIC_TRANSFORMS", "PRIORS",
-           "CALIBRATIONS",
-           "ACTIVATIONS", "TABLE_SHAPE", "ITEM_SET_SHAPE", "EASE_MAX_ITEMS"]
+__all__ = ["option", "REQUIRED", "ModelOptions", "EncodeOptions", "SampleOptions",
+           "RecommendOptions", "EvaluateOptions", "InferSchemaOptions", "MODELS",
+           "NUMERIC_TRANSFORMS", "PRIORS", "CALIBRATIONS", "ACTIVATIONS", "TABLE_SHAPE",
+           "ITEM_SET_SHAPE", "EASE_MAX_ITEMS"]
 
 # aepipe.model.autoencoder.MODELS: a plain autoencoder or a variational one; and EASE/EDLAE, a
 # linear item-to-item autoencoder in closed form (aepipe.model.linear), for item sets alone
@@ -99,8 +99,9 @@ class ModelOptions:
         "pairs", "refit the mixture's weights to the training rows' frequencies of each column "
         "and each pair of columns (pairs), of each column (columns), or not (none)",
         choices=CALIBRATIONS)
-    prior_components: int = option(128, "most components of the Gaussian mixture fitted to "
-                                   "the codes")
+    prior_components: int = option(512, "most components of the Gaussian mixture fitted to "
+                                   "the codes (fewer on small tables: at most one per 81 "
+                                   "training rows at code size 8)")
     seed: int = option(0, "seed of the weights' initialisation, the batches' order and the "
                        "prior's fit")
     vocabulary_size: int = option(1000, "most frequent categories kept per categorical "

@@ -29,6 +29,11 @@ _LOG = logging.getLogger(__name__)
 _REGULARISATION = 1e-4  # added to each covariance's diagonal
 _CODES_PER_PARAMETER = 10  # at least this many codes per parameter of a component's mean and
 # covariance diagonal, or fewer components
+EM_WORK = 4_096  # EM's steps times components: its time grows with both. Measured on Adult's
+# codes (434 components), 8 steps decode as well as EM run to scikit-learn's tolerance (66
+# steps) in a fifth of the time (docs/train.md); so at most 8 steps at the default 512
+# components, and more (up to MAX_EM_STEPS) for smaller mixtures, which need them to converge
+MIN_EM_STEPS, MAX_EM_STEPS = 8, 100
 
 
 class Prior(abc.ABC):
@@ -69,13 +74,15 @@ class GaussianMixturePrior(Prior):
 
     @classmethod
     def fit_em(cls, codes: np.ndarray, *, components: int, seed: int = 0,
-               iterations: int = 100, tolerance: float = 1e-3) -> "GaussianMixturePrior":
+               iterations: int | None = None, tolerance: float = 1e-3
+               ) -> "GaussianMixturePrior":
         """scikit-learn's EM, on one BLAS thread: its products are small, and BLAS threads
         spinning against other work made EM 30x slower on two busy cores. Fewer components
-        when there are few codes (`_CODES_PER_PARAMETER`). The tolerance is scikit-learn's
-        own default: at 1e-4 (what aepipe's hand-written EM used) its EM ran 92 iterations and
-        53 s on 35,000 codes of 8 dimensions with 128 components, at 1e-3 19 iterations and
-        11 s, with the same held-out likelihood."""
+        when there are few codes (`_CODES_PER_PARAMETER`). EM stops after `iterations` steps
+        (by default `EM_WORK` over the components, within `MIN_EM_STEPS` and `MAX_EM_STEPS`)
+        or at scikit-learn's default tolerance, whichever comes first: with hundreds of
+        components its likelihood keeps creeping up long after the rows it decodes to stop
+        changing, and the weights are refitted afterwards anyway (`aepipe.model.calibration`)."""
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.mixture import GaussianMixture
         from threadpoolctl import threadpool_limits
@@ -83,6 +90,8 @@ class GaussianMixturePrior(Prior):
         codes = np.asarray(codes, np.float64)
         components = max(1, min(components,
                                 len(codes) // (_CODES_PER_PARAMETER * codes.shape[1] + 1)))
+        if iterations is None:
+            iterations = int(np.clip(EM_WORK // components, MIN_EM_STEPS, MAX_EM_STEPS))
         mixture = GaussianMixture(components, covariance_type="full",
                                   reg_covar=_REGULARISATION, max_iter=iterations,
                                   tol=tolerance, init_params="k-means++", random_state=seed)

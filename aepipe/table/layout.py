@@ -10,11 +10,11 @@ number of columns:
 - `item_sets`: the item set columns.
 
 The tf.Transform feed (`aepipe.transform.feed`) holds one matrix per group, and so does the
-transform's output, which the training files store and the model takes as it is
-(`matrix_schema`): SCALARS [rows, scalars] (a number's normal score or standardised value, a boolean's 0/1, 0
-where null), NULLS [rows, scalars] (1 where null), CATEGORIES [rows, categoricals] (vocabulary
-indices: V is out of the vocabulary, V + 1 null), and per item set column its items' vocabulary
-indices (`items_of`).
+transform's output, which the training files store and the model takes as it is (`matrix_schema`):
+SCALARS [rows, scalars] (a number's normal score or standardised value, a boolean's 0/1, 0 where
+null), NULLS [rows, scalars] (1 where null), CATEGORIES [rows, categoricals] (vocabulary indices: V
+is out of the vocabulary, V + 1 null), and per item set column its items' vocabulary indices
+(`items_of`).
 
 The decoder emits one matrix whose columns are, in order (`Slices`): one output per scalar (a
 value, or a boolean's logit), `bins` quantile-bin logits per value scalar, one logit per

@@ -30,9 +30,10 @@ from typing import Iterable, Protocol
 
 from aepipe.table.kinds import Kind
 
-__all__ = ["ENCODE", "SCORE", "DECODE", "GENERATE", "SAMPLE", "COMPLETE", "TRANSFORM", "RECOMMEND", "CODE",
-           "NOISE", "UNIFORM", "FEATURES", "COLUMN_ERRORS", "TOP_K", "EXCLUDE_SEEN", "RESERVED_SUFFIXES",
-           "DTYPES", "null_name", "size_name", "score_name", "raw_columns"]
+__all__ = ["ENCODE", "SCORE", "DECODE", "GENERATE", "SAMPLE", "COMPLETE", "TRANSFORM",
+           "RECOMMEND", "CODE", "NOISE", "UNIFORM", "FEATURES", "COLUMN_ERRORS", "TOP_K",
+           "EXCLUDE_SEEN", "RESERVED_SUFFIXES", "DTYPES", "null_name", "size_name", "score_name",
+           "raw_columns"]
 
 # Signatures
 ENCODE, SCORE, DECODE, GENERATE, SAMPLE = "encode", "score", "decode", "generate", "sample"

@@ -16,9 +16,9 @@ truncated at the extreme, whose scale is the neighbouring bucket's width over ln
 exponential tail's bucket of the same mass one step in is that wide): nearly a straight line
 where the neighbour is as wide as the bucket, a straight line where the neighbour is empty.
 
-The decoder also predicts which of ``BINS`` equal-probability bins of ``F`` a value falls in. Sampling
-draws the bin from those probabilities and keeps the decoder's value where it lies in that bin,
-or draws a position within the bin where it does not: the column's distribution then follows
+The decoder also predicts which of ``BINS`` equal-probability bins of ``F`` a value falls in.
+Sampling draws the bin from those probabilities and keeps the decoder's value where it lies in that
+bin, or draws a position within the bin where it does not: the column's distribution then follows
 the bin probabilities, however blurred the decoder's mean is (what TVAE's mode-specific
 normalisation does with the modes of a Gaussian mixture).
 
