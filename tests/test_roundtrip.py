@@ -7,7 +7,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aepipe.table.arrow import arrow_column, signature_inputs
+from aepipe.table.arrow import arrow_column, arrow_columns, signature_inputs
 from aepipe.table.layout import CATEGORIES, SCALARS, Layout
 from aepipe.table.rows import split_valid
 from aepipe.table.schema import Column, Kind, Schema
@@ -50,6 +50,21 @@ def test_model_inputs_round_trip_to_the_same_arrow_columns(batch):
         assert rebuilt.type == field.type
         assert rebuilt.is_null().equals(batch.column(field.name).is_null())
         assert rebuilt.equals(batch.column(field.name)), field.name
+
+
+RANGES = {"x": [-1.5, 2.0], "n": [-7, 3], "small": [0, 100], "minute": [0.0, 59.0]}
+
+
+@settings(max_examples=100, deadline=None)
+@given(tables())
+def test_numbers_are_kept_within_their_ranges_and_nulls_stay_null(batch):
+    inputs = signature_inputs(batch, SCHEMA.modelled)
+    rebuilt = arrow_columns(inputs, SCHEMA.modelled, list(TYPES.types), RANGES)
+    for field, array in zip(TYPES, rebuilt):
+        low, high = RANGES.get(field.name, (None, None))
+        expected = [value if value is None or low is None else min(max(value, low), high)
+                    for value in batch.column(field.name).to_pylist()]
+        assert array.to_pylist() == expected, field.name
 
 
 @settings(max_examples=100, deadline=None)

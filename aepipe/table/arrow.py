@@ -79,7 +79,9 @@ def _within(array: pa.Array, bounds: Sequence[Any] | None) -> pa.Array:
     if bounds is None:
         return array
     low, high = (pa.scalar(bound).cast(array.type) for bound in bounds)
-    return pc.max_element_wise(pc.min_element_wise(array, high), low)
+    # skip_nulls=False: by default Arrow takes the bound where the value is null
+    return pc.max_element_wise(pc.min_element_wise(array, high, skip_nulls=False), low,
+                               skip_nulls=False)
 
 
 def _arrow_column(outputs: Mapping[str, Any], as_text: Mapping[str, pa.StringArray],
