@@ -59,6 +59,21 @@ def test_values_stay_in_their_training_domains(synthetic, trained_model):
     assert low <= times.min() and times.max() <= high
 
 
+def test_numbers_of_few_values_take_training_values(synthetic, trained_model, adult_files):
+    training = pq.read_table(adult_files["train"])
+    grains = trained_model.manifest.value_grains
+    with_levels = []
+    for name in ("age", "education_num", "hours_per_week", "capital_gain", "fnlwgt"):
+        counts = training.column(name).drop_null().to_pandas().value_counts()
+        rare = counts[counts < 5].sum()
+        common = len(counts) <= 100 and rare <= 0.001 * counts.sum()
+        assert (grains[name]["levels"] is not None) == common, name
+        if common:
+            with_levels.append(name)
+            assert set(synthetic.column(name).drop_null().to_pylist()) <= set(counts.index)
+    assert with_levels  # the test data has such a column
+
+
 def test_null_rates_follow_training(synthetic, adult_files):
     # Training has about 5.6% nulls in workclass and occupation and 1.8% in native_country.
     # With 17,384 rows the sampling error alone is under 0.2 points; the rest is how well the

@@ -36,6 +36,7 @@ from aepipe.options import SampleOptions
 from aepipe.store.reader import ModelDirectory
 from aepipe.table import signatures
 from aepipe.table.arrow import arrow_columns
+from aepipe.table.grain import Grain
 from aepipe.table.kinds import Kind, is_string_type
 
 __all__ = ["BLOCK_ROWS", "CONDITIONED_BLOCK_ROWS", "BlockSampler", "Sample", "synthetic_schema"]
@@ -70,6 +71,8 @@ class BlockSampler:
         self._block_rows = BLOCK_ROWS if conditions is None else CONDITIONED_BLOCK_ROWS
         self.output_schema = synthetic_schema(model)
         self._ranges = model.manifest.passthrough_ranges
+        self._grains = {name: Grain.from_dict(grain)
+                        for name, grain in model.manifest.value_grains.items()}
         self._keys = {field.name: _fresh_keys(field, self._ranges, options.key_prefix,
                                               self.num_rows, model.path)
                       for field in self.output_schema
@@ -85,15 +88,18 @@ class BlockSampler:
 
     def __call__(self, block: range) -> pa.RecordBatch:
         rng = np.random.default_rng([self.options.seed, block.start // self._block_rows])
-        if self.conditions is None:
-            decoded = self.model.sample(len(block), rng)
-        else:
-            decoded = self.model.complete(self.conditions.batch(block), rng)
+        fixed = None if self.conditions is None else self.conditions.batch(block)
+        decoded = (self.model.sample(len(block), rng) if fixed is None
+                   else self.model.complete(fixed, rng))
         indices = np.arange(block.start, block.stop, dtype=np.int64)
         modelled = dict(zip(self._modelled, arrow_columns(
             decoded, [self.model.schema[name] for name in self._modelled],
             [self.output_schema.field(name).type for name in self._modelled],
-            self.model.manifest.value_ranges)))
+            self.model.manifest.value_ranges, self._grains)))
+        if fixed is not None:  # the fixed cells exactly as given, not through float32
+            modelled.update({name: pc.coalesce(fixed.column(name), modelled[name])
+                             for name in fixed.schema.names
+                             if self.model.schema[name].kind is not Kind.ITEMS})
         columns = [modelled[field.name] if field.name in modelled
                    else self._passthrough(field, indices, rng) for field in self.output_schema]
         batch = pa.RecordBatch.from_arrays(columns, schema=self.output_schema)

@@ -36,6 +36,7 @@ from aepipe.io import files as fileio
 from aepipe.options import ModelOptions
 from aepipe.store.manifest import TRANSFORM_FN
 from aepipe.store.publish import prepare, publish, staging_for, write_manifest
+from aepipe.table.grain import GrainCounts
 from aepipe.table.kinds import is_string_type
 from aepipe.table.layout import Layout, items_of
 from aepipe.table.rows import row_hashes
@@ -82,9 +83,10 @@ class TrainAutoencoder(beam.PTransform):
                 posixpath.join(work, name.lower()), schema=layout.matrix_schema(),
                 file_name_suffix=".parquet")
             for name, pcoll in zip(("Train", "Validation"), transformed)]
-        ranges = (train, validation) | "AllRows" >> beam.Flatten() | "Ranges" >> (
-            beam.CombineGlobally(_Ranges(schema.passthrough + tuple(
-                c for c in schema.modelled if c.kind in (Kind.NUMERIC, Kind.INTEGER)))))
+        numbers = tuple(c for c in schema.modelled if c.kind in (Kind.NUMERIC, Kind.INTEGER))
+        rows = (train, validation) | "AllRows" >> beam.Flatten()
+        ranges = rows | "Ranges" >> beam.CombineGlobally(_Ranges(schema.passthrough + numbers))
+        grains = rows | "Grains" >> beam.CombineGlobally(_Grains(numbers))
         return (
             pipeline
             | "Once" >> beam.Create([None])
@@ -92,6 +94,7 @@ class TrainAutoencoder(beam.PTransform):
                 _FitAndPublish(schema=schema, work=work, model_dir=self._model_dir,
                                options=options, arrow_schema=self._arrow_schema),
                 beam.pvalue.AsSingleton(ranges),
+                beam.pvalue.AsSingleton(grains),
                 beam.pvalue.AsDict(_grams(pipeline, layout, options, transformed)),
                 beam.pvalue.AsList(transform_fn),
                 beam.pvalue.AsList(written[0]),
@@ -216,6 +219,31 @@ class _Ranges(beam.CombineFn):
                 if name in ranges or kind is Kind.KEY}
 
 
+class _Grains(beam.CombineFn):
+    """Each number's grain (`aepipe.table.grain`), as a dict: the levels or decimals that
+    sampled values keep."""
+
+    def __init__(self, columns):
+        self._names = [c.name for c in columns]
+
+    def create_accumulator(self) -> dict:
+        return {}
+
+    def add_input(self, grains: dict, batch: pa.RecordBatch) -> dict:
+        return self.merge_accumulators(
+            [grains, {name: GrainCounts.of(batch.column(name)) for name in self._names}])
+
+    def merge_accumulators(self, accumulators) -> dict:
+        merged: dict = {}
+        for grains in accumulators:
+            for name, counts in grains.items():
+                merged[name] = merged[name].merge(counts) if name in merged else counts
+        return merged
+
+    def extract_output(self, grains: dict) -> dict:
+        return {name: counts.grain().to_dict() for name, counts in grains.items()}
+
+
 def _range_values(column: pa.Array, kind: Kind) -> pa.Array | None:
     """The values whose range is recorded for a column (None: none is)."""
     if kind is Kind.TIMESTAMP:
@@ -246,7 +274,7 @@ def _matrices(element: tuple[pa.RecordBatch, dict], schema: pa.Schema) -> pa.Tab
 class _FitAndPublish(beam.DoFn):
     """Fits the model on the transformed files, exports it and publishes the directory.
 
-    Its side inputs are the columns' ranges and the item Gram matrices (`--model ease`); the
+    Its side inputs are the columns' ranges and grains and the item Gram matrices (`--model ease`); the
     others only order this step after the writes it reads.
     """
 
@@ -259,7 +287,7 @@ class _FitAndPublish(beam.DoFn):
         self._options = options
         self._arrow_schema = arrow_schema
 
-    def process(self, _, ranges: dict, grams: dict, *written) -> Iterator[str]:
+    def process(self, _, ranges: dict, grains: dict, grams: dict, *written) -> Iterator[str]:
         from aepipe.model.fitting import TrainingData, fit_and_export  # Keras: on the worker
 
         work = self._work
@@ -279,6 +307,7 @@ class _FitAndPublish(beam.DoFn):
                     arrow_schema=self._arrow_schema,
                     passthrough_ranges={n: r for n, r in ranges.items() if n in passthrough},
                     value_ranges={n: r for n, r in ranges.items() if n not in passthrough},
+                    value_grains=grains,
                     grams=(grams.get("train"), grams.get("validation")))
                 write_manifest(staging, manifest)
                 path = publish(staging, self._model_dir)

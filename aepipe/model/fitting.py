@@ -302,7 +302,8 @@ class Fitted(NamedTuple):
 
 def fit_and_export(training: TrainingData, *, schema: Schema, staging: str,
                    options: ModelOptions, arrow_schema: pa.Schema, passthrough_ranges: dict,
-                   value_ranges: dict, grams: tuple[Any, Any] | None = None) -> Manifest:
+                   value_ranges: dict, value_grains: dict,
+                   grams: tuple[Any, Any] | None = None) -> Manifest:
     """Fits the model on `training` (`options` resolved for the table: `for_table`), writes
     the SavedModel into `staging`, returns the manifest. `grams` are the training and
     validation rows' item Gram matrices, which `--model ease` is fitted on."""
@@ -334,6 +335,7 @@ def fit_and_export(training: TrainingData, *, schema: Schema, staging: str,
         prior=fitted.prior,
         passthrough_ranges=passthrough_ranges,
         value_ranges=value_ranges,
+        value_grains=value_grains,
     )
 
 

@@ -71,6 +71,9 @@ class Manifest:
     passthrough_ranges: dict[str, Any]  # timestamp and key ranges, for fresh synthetic values
     value_ranges: dict[str, Any]  # numbers' [min, max] as the input holds them: sampled
     # numbers stay within
+    value_grains: dict[str, Any] = dataclasses.field(default_factory=dict)  # numbers' grains
+    # (aepipe.table.grain.Grain.to_dict): the levels or decimals sampled numbers keep; absent
+    # from models trained before grains were recorded
     files: dict[str, str] = dataclasses.field(default_factory=dict)  # path -> SHA-256
     aepipe_version: str = __version__
     format_version: int = FORMAT_VERSION

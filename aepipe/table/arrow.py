@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from aepipe.table import signatures
+from aepipe.table.grain import Grain
 from aepipe.table.kinds import Kind, is_string_type
 from aepipe.table.schema import Column
 
@@ -55,16 +56,21 @@ def signature_inputs(batch: pa.RecordBatch, columns: Sequence[Column]) -> dict[s
 
 def arrow_columns(outputs: Mapping[str, Any], columns: Sequence[Column],
                   arrow_types: Sequence[pa.DataType],
-                  ranges: Mapping[str, Sequence[Any]] | None = None) -> list[pa.Array]:
+                  ranges: Mapping[str, Sequence[Any]] | None = None,
+                  grains: Mapping[str, Grain] | None = None) -> list[pa.Array]:
     """Modelled columns of the given Arrow types from the raw outputs of `decode`, `generate`
     or `sample` (tensors or arrays): the inverse of `signature_inputs`. Every string output
-    crosses in one buffer (`string_arrays`). A number with a range ([low, high] in `ranges`) is
-    kept within it, in its own type: the decoder's float32 arithmetic may land a hair outside
-    a float64 column's range."""
+    crosses in one buffer (`string_arrays`). A number with a grain (in `grains`) is put on it
+    (`aepipe.table.grain`), and one with a range ([low, high] in `ranges`) kept within it, in
+    its own type: the decoder's float32 arithmetic may land a hair outside a float64 column's
+    range."""
     strings = [c.name for c in columns if c.kind in (Kind.CATEGORICAL, Kind.ITEMS)]
     as_text = dict(zip(strings, string_arrays([outputs[name] for name in strings])))
     arrays = [_arrow_column(outputs, as_text, column, arrow_type)
               for column, arrow_type in zip(columns, arrow_types)]
+    grains = grains or {}
+    arrays = [grains[column.name].apply(array) if column.name in grains else array
+              for array, column in zip(arrays, columns)]
     return [_within(array, (ranges or {}).get(column.name))
             for array, column in zip(arrays, columns)]
 
