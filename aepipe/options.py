@@ -104,8 +104,9 @@ class ModelOptions:
                                    "training rows at code size 8)")
     seed: int = option(0, "seed of the weights' initialisation, the batches' order and the "
                        "prior's fit")
-    vocabulary_size: int = option(1000, "most frequent categories kept per categorical "
-                                  "column (the others share an out-of-vocabulary class)")
+    vocabulary_size: int = option(4096, "most frequent categories kept per categorical "
+                                  "column (the others share an out-of-vocabulary class, "
+                                  "which sampling never writes)")
     item_vocabulary_size: int = option(20_000, "most frequent items kept per item set column")
     item_dropout: float = option(0.5, "share of a set's items hidden from the encoder while "
                                  "training")
