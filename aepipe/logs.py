@@ -17,7 +17,8 @@ import re
 import sys
 import warnings
 
-__all__ = ["quiet_startup", "configure_logging", "aepipe_message", "WORKER_RELAY_LOGGER"]
+__all__ = ["quiet_startup", "configure_logging", "import_tensorflow_quietly", "aepipe_message",
+           "WORKER_RELAY_LOGGER"]
 
 # Where Beam logs a worker's exception, with its traceback, before the runner re-raises it.
 _BEAM_ERROR_LOGGERS = (
@@ -120,8 +121,19 @@ def quiet_startup() -> None:
     Environment variables that are already set win, so `TF_CPP_MIN_LOG_LEVEL=0` brings it back.
     """
     configure_logging()
+    import_tensorflow_quietly()
+
+
+def import_tensorflow_quietly() -> None:
+    """Imports TensorFlow and finds its devices with standard error silenced: its C++ start-up
+    lines ignore TF_CPP_MIN_LOG_LEVEL, and finding the devices logs a failed cuInit as an error
+    where CUDA's libraries are installed without a GPU. The launcher calls it, and each Beam
+    worker before it loads a model (`aepipe.beam.inference`): the DirectRunner's
+    multi_processing workers are processes of their own."""
     with _stderr_silenced():
-        import tensorflow  # noqa: F401  (its C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL)
+        import tensorflow
+
+        tensorflow.config.list_physical_devices()
 
 
 def configure_logging() -> None:

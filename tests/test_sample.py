@@ -131,6 +131,9 @@ def test_multi_processing_gives_the_same_rows(synthetic, trained_model_dir, tmp_
         cwd=os.path.dirname(os.path.dirname(__file__)))
     assert result.returncode == 0, result.stderr[-4000:]
     assert read_sample(tmp_path / "mp").equals(synthetic)
+    # the workers' TensorFlow starts as quietly as the launcher's
+    for noise in ("absl::InitializeLog", "oneDNN", "cudart_stub", "cuInit"):
+        assert noise not in result.stderr, result.stderr[-4000:]
 
 
 def test_zero_rows_writes_one_empty_typed_file(trained_model_dir, adult_files, tmp_path):

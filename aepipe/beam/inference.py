@@ -20,6 +20,7 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 
 from aepipe.beam import counters
+from aepipe.logs import import_tensorflow_quietly
 from aepipe.progress import Progress
 from aepipe.store.reader import ModelDirectory
 
@@ -52,6 +53,7 @@ class CoreHandler(ModelHandler[Any, Any, Core]):
         self._progress: Progress | None = None
 
     def load_model(self) -> Core:
+        import_tensorflow_quietly()  # a worker process's first TensorFlow, without its noise
         model = ModelDirectory(self._model_dir, trust_model=self._trust_model).load()
         return self._build(model)
 
