@@ -274,8 +274,8 @@ def _matrices(element: tuple[pa.RecordBatch, dict], schema: pa.Schema) -> pa.Tab
 class _FitAndPublish(beam.DoFn):
     """Fits the model on the transformed files, exports it and publishes the directory.
 
-    Its side inputs are the columns' ranges and grains and the item Gram matrices (`--model ease`); the
-    others only order this step after the writes it reads.
+    Its side inputs are the columns' ranges and grains and the item Gram matrices (`--model
+    ease`); the others only order this step after the writes it reads.
     """
 
     def __init__(self, *, schema: Schema, work: str, model_dir: str, options: ModelOptions,

@@ -4,8 +4,8 @@ written as the training input writes them.
 The decoder works in float32 and between the quantile knots it draws continuous values, so
 without a grain a wind speed recorded in whole knots (35 values: 0, 3.45234, 4.60312, ... mph)
 comes out as 8.055459976 where the data holds 8.05546, and as 7.1 between two recorded speeds;
-a price with cents comes out with seven decimals. The grain is measured on the training rows,
-exactly as the input holds them:
+a temperature recorded to 0.01 comes out with float32's digits. The grain is measured on the
+training rows, exactly as the input holds them:
 
 - a column with at most `MAX_LEVELS` distinct values, each seen in at least `MIN_LEVEL_ROWS`
   rows but for at most `MAX_RARE_SHARE` of the values, keeps them (its *levels*), and a sampled
@@ -122,8 +122,7 @@ def _decimals(values: np.ndarray) -> int | None:
 def _nearest(values: pa.Array, levels: np.ndarray) -> pa.Array:
     """Each value replaced by the nearest of the ascending `levels` (ties to the lower)."""
     numbers = np.asarray(pc.fill_null(values, 0).cast(pa.float64()))
-    upper = np.clip(np.searchsorted(levels, numbers), 1, len(levels) - 1) if len(levels) > 1 \
-        else np.zeros(len(numbers), np.int64)
+    upper = np.minimum(np.searchsorted(levels, numbers), len(levels) - 1)
     lower = np.maximum(upper - 1, 0)
     below = np.abs(numbers - levels[lower]) <= np.abs(levels[upper] - numbers)
     snapped = pa.array(np.where(below, levels[lower], levels[upper])).cast(values.type)
