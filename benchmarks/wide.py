@@ -354,7 +354,8 @@ def run_same_model(pattern: str, model_dir: str, train_rows: str, validation_row
     keras.utils.set_random_seed(options.seed)
     model = MODELS[options.model](
         layout, code_size=options.code_size, hidden=options.hidden,
-        scales=trained.manifest.loss_scales, beta=options.beta, seed=options.seed)
+        scales=trained.manifest.loss_scales, statistics=trained.manifest.statistics,
+        beta=options.beta, seed=options.seed)
     model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
     inputs = {name: np.concatenate(p) for name, p in parts.items()}
     train = {role: matrix[:rows] for role, matrix in inputs.items()}

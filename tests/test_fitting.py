@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from aepipe import options
 from aepipe.errors import OptionsError
@@ -17,6 +18,7 @@ from aepipe.model.prior import GaussianMixturePrior
 from aepipe.options import ModelOptions
 from aepipe.table.layout import CATEGORIES, NULLS, SCALARS, Layout, items_of
 from aepipe.table.schema import Column, Kind, Schema
+from aepipe.transform import marginal
 
 
 def _entropy(values) -> float:
@@ -89,12 +91,14 @@ def test_the_reconstruction_error_is_the_mean_over_columns_of_scaled_terms():
     bins = 4
     layout = Layout.of(schema, {"colour": 3, "size": 1, "basket": 6, "shelf": 4}, bins=bins)
     # The documented output order: a scalar each (income, age, member, basket__size,
-    # shelf__size), the value scalars' bins, the nullable scalars' null logits (income),
+    # shelf__size), the value scalars' bins, then their means, the nullable scalars' null
+    # logits (income),
     # the categoricals' logits (colour: 3 + 2, size: 1 + 2), the item sets' (6, 4).
     scalars = ["income", "age", "member", "basket__size", "shelf__size"]
     values = ["income", "age", "basket__size", "shelf__size"]
     bin_at = {name: 5 + bins * i for i, name in enumerate(values)}
-    null_at = 5 + bins * 4
+    mean_at = {name: 5 + bins * 4 + i for i, name in enumerate(values)}
+    null_at = 5 + bins * 4 + 4
     categories = {"colour": (null_at + 1, 5), "size": (null_at + 6, 3)}
     item_at = {"basket": (null_at + 9, 6), "shelf": (null_at + 15, 4)}
     width = null_at + 19
@@ -102,9 +106,17 @@ def test_the_reconstruction_error_is_the_mean_over_columns_of_scaled_terms():
     scales = {"income": 0.5, "income__bins": 1.2, "income__null": 0.3, "age": 2.0,
               "age__bins": 1.1, "member": 0.6, "colour": 1.4, "size": 0.9, "basket": 2.5,
               "shelf": 1.5, "basket__size": 0.7, "basket__size__bins": 1.3,
-              "shelf__size": 0.8, "shelf__size__bins": 1.6}
-    model = autoencoder.Autoencoder(layout, code_size=2, hidden=(4,), scales=scales)
+              "shelf__size": 0.8, "shelf__size__bins": 1.6, "income__mean": 0.9,
+              "age__mean": 1.3, "basket__size__mean": 0.6, "shelf__size__mean": 1.7}
     rng = np.random.default_rng(1)
+    statistics = {}
+    for name in values:
+        sample = rng.lognormal(2.0, 1.0, 5_000)
+        statistics[name] = {"quantiles": np.quantile(sample, np.arange(1, 1000) / 1000).tolist(),
+                            "min": sample.min(), "max": sample.max(),
+                            "mean": sample.mean(), "std": sample.std()}
+    model = autoencoder.Autoencoder(layout, code_size=2, hidden=(4,), scales=scales,
+                                    statistics=statistics)
     rows = 6
     baskets = [[0, 5], [2], [1, 1, 3], [4, 0, 2, 5], [3], [5, 1]]
     shelves = [[1], [0, 3], [2], [], [3, 3], [0]]
@@ -130,8 +142,16 @@ def test_the_reconstruction_error_is_the_mean_over_columns_of_scaled_terms():
                 level = 0.5 * math.erfc(-float(target[r, j]) / math.sqrt(2.0))
                 b = min(int(level * bins), bins - 1)
                 logits = list(raw[r, bin_at[name]:bin_at[name] + bins])
+                stats = statistics[name]
+                x = float(marginal.from_normal(  # the transform's inverse: tests/test_marginal
+                    tf.constant([target[r, j]]), marginal.knots(
+                        tf.constant(stats["quantiles"], tf.float32), stats["min"],
+                        stats["max"])).numpy()[0])
+                standard = (x - stats["mean"]) / stats["std"]
                 terms = {name: 0.0 if null else (float(target[r, j]) - float(raw[r, j])) ** 2,
-                         name + "__bins": 0.0 if null else -_log_softmax(logits)[b]}
+                         name + "__bins": 0.0 if null else -_log_softmax(logits)[b],
+                         name + "__mean": 0.0 if null
+                         else (standard - float(raw[r, mean_at[name]])) ** 2}
             if name == "income":
                 terms["income__null"] = _cross_entropy(raw[r, null_at], nulls[r, 0])
             for term, value in terms.items():

@@ -85,3 +85,28 @@ def test_every_value_within_the_clipped_levels_comes_back_edge_buckets_included(
     decoded = marginal.from_normal(scores, knots).numpy()
     assert kept.mean() > 0.99
     np.testing.assert_allclose(decoded[kept], values[kept], rtol=1e-3)
+
+
+def test_a_spike_of_half_a_percent_at_the_maximum_decodes_exactly():
+    # Adult's capital gains: 92% zeros, a long tail, and 0.5% top-coded at 99,999
+    rng = np.random.default_rng(6)
+    values = _zero_inflated()
+    values[rng.random(len(values)) < 0.005] = 99_999.0
+    knots = _knots(values)
+    scores = marginal.to_normal(tf.constant(values), knots)
+    decoded = marginal.from_normal(scores, knots).numpy()
+    np.testing.assert_array_equal(decoded[values == 99_999.0], 99_999.0)
+
+
+@pytest.mark.parametrize("rows", [5, 275, 999, 2_400, 9_999, 10_000, 1_000_000])
+def test_thinned_knots_keep_equal_buckets_of_enough_rows(rows):
+    levels = np.arange(1, marginal.QUANTILES) / marginal.QUANTILES  # each boundary its level
+    kept = marginal.thinned(tf.constant([levels]), rows).numpy()[0]
+    buckets = len(kept) + 1
+    # a plain loop: the most equal buckets (a divisor of QUANTILES, at least MIN_BUCKETS)
+    # that leave ROWS_PER_BUCKET rows each
+    expected = max([b for b in range(marginal.MIN_BUCKETS, marginal.QUANTILES + 1)
+                    if marginal.QUANTILES % b == 0 and b * marginal.ROWS_PER_BUCKET <= rows]
+                   or [marginal.MIN_BUCKETS])
+    assert buckets == expected
+    np.testing.assert_allclose(kept, np.arange(1, buckets) / buckets)

@@ -15,6 +15,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from aepipe.table.arrow import signature_inputs
 from aepipe.table.layout import CATEGORIES, NULLS, SCALARS, Layout
 from aepipe.table.schema import Column, Kind, Schema
+from aepipe.transform import marginal
 from aepipe.transform.feed import feed_tensors, tensor_adapter_config, to_feed
 from aepipe.transform.preprocess import preprocessing_fn, read_statistics, read_vocabularies
 
@@ -105,8 +106,10 @@ def test_statistics_of_the_stacked_columns_are_each_column_s_own(transform_outpu
         assert stats["null_rate"] == pytest.approx(1 - len(values) / table.num_rows)
     assert "quantiles" not in statistics["flag"]
     x = sorted(float(v) for v in table.column("x").to_pylist() if v is not None)
-    for level, boundary in zip((0.25, 0.5, 0.75), np.asarray(statistics["x"]["quantiles"])[
-            [24, 49, 74]]):
+    boundaries = np.asarray(statistics["x"]["quantiles"])  # at 1/B, 2/B, ..., (B - 1)/B
+    assert len(boundaries) + 1 == marginal.MIN_BUCKETS  # thinned: under 1,000 rows
+    for level in (0.25, 0.5, 0.75):
+        boundary = boundaries[round(level * marginal.MIN_BUCKETS) - 1]
         rank = np.searchsorted(x, boundary) / len(x)
         assert abs(rank - level) <= 0.02
     assert statistics["colour"]["null_rate"] == pytest.approx(

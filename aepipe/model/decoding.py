@@ -1,9 +1,10 @@
 """The decoder's outputs in the original units: TensorFlow functions the exported signatures
 call (`aepipe.model.export`).
 
-Without uniform draws, flags, categories and quantile bins take their most likely value and
-numbers the decoder's mean (`decode`). With them (`generate`, `sample`), flags, categories and
-bins are drawn from the decoder's probabilities, which keeps null rates, rare categories and the
+Without uniform draws, flags, categories and quantile bins take their most likely value and numbers
+the decoder's mean (`decode`): in original units where the decoder has them (its `means`, with
+quantile bins), else its normal score's value. With them (`generate`, `sample`), flags, categories
+and bins are drawn from the decoder's probabilities, which keeps null rates, rare categories and the
 numbers' distributions at their rates, and numbers get normal noise with the residual deviation
 measured on held-out rows.
 """
@@ -34,19 +35,19 @@ class Values(tf.Module):
         if self._quantile:
             self._knots = marginal.knots(tf.constant([s["quantiles"] for s in stats], tf.float32),
                                          [s["min"] for s in stats], [s["max"] for s in stats])
-        else:
-            self._moments = {k: tf.constant([s[k] for s in stats], tf.float32)
-                             for k in ("mean", "std", "min", "max")}
+        self._moments = {k: tf.constant([s[k] for s in stats], tf.float32)
+                         for k in ("mean", "std", "min", "max")}
 
-    def original(self, values: tf.Tensor, bins: tf.Tensor | None, draws: tf.Tensor | None
-                 ) -> tf.Tensor:
-        """[batch, values] in original units, from the decoder's values and bin logits
-        ([batch, values, bins]; None without bins); `draws` [batch, values, 3] uniforms: the
-        bin, the noise and the position in the bin."""
-        if not self._quantile:
+    def original(self, values: tf.Tensor, bins: tf.Tensor | None, draws: tf.Tensor | None,
+                 means: tf.Tensor | None = None) -> tf.Tensor:
+        """[batch, values] in original units, from the decoder's values, bin logits
+        ([batch, values, bins]; None without bins) and standardised means (None without);
+        `draws` [batch, values, 3] uniforms: the bin, the noise and the position in the bin."""
+        if not self._quantile or (draws is None and means is not None):
             moments = self._moments
             std = tf.where(moments["std"] > 0.0, moments["std"], 1.0)
-            value = self._noisy(values, None if draws is None else draws[..., 1])
+            value = means if draws is None and means is not None else self._noisy(
+                values, None if draws is None else draws[..., 1])
             return tf.clip_by_value(value * std + moments["mean"], moments["min"],
                                     moments["max"])
         levels = self._level(values, bins, draws)

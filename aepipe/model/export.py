@@ -205,7 +205,8 @@ class AutoencoderModule(tf.Module):
                               [-1, len(layout.values), layout.bins]) if layout.bins else None
             values = self._values.original(
                 tf.gather(predicted, layout.values, axis=1), bins,
-                None if drawn is None else tf.gather(drawn, layout.values, axis=1))
+                None if drawn is None else tf.gather(drawn, layout.values, axis=1),
+                outputs[:, layout.outputs.means] if len(layout.means) else None)
             for i, value in zip(layout.values.tolist(), tf.unstack(values, axis=1)):
                 columns[i] = value
         return columns

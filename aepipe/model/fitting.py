@@ -9,7 +9,7 @@ import dataclasses
 import logging
 import posixpath
 import time
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import keras
 import numpy as np
@@ -96,16 +96,18 @@ class Schedule:
         return self.period * self.periods
 
 
-def fit(training: TrainingData, options: ModelOptions) -> FitResult:
+def fit(training: TrainingData, options: ModelOptions, statistics: Mapping[str, Mapping]
+        ) -> FitResult:
     """Trains an autoencoder, with early stopping on the validation files when there are any;
-    `options` has its shape set (`ModelOptions.for_table`)."""
+    `options` has its shape set (`ModelOptions.for_table`); `statistics` are the transform's
+    (`aepipe.transform.preprocess.read_statistics`)."""
     keras.utils.set_random_seed(options.seed)
     layout = training.layout
     schedule = Schedule.of(training.train_rows, options)
     scales = marginal_scales(layout, data.first_rows(training.train_files, layout,
                                                      SCORE_SAMPLE_ROWS))
     model = MODELS[options.model](layout, code_size=options.code_size, hidden=options.hidden,
-                                  scales=scales, beta=options.beta,
+                                  scales=scales, statistics=statistics, beta=options.beta,
                                   input_dropout=options.input_dropout,
                                   item_dropout=options.item_dropout,
                                   activation=options.activation, seed=options.seed)
@@ -173,11 +175,13 @@ class HeldOutFigures:
 def held_out_figures(model: Autoencoder, files: Sequence[str]) -> HeldOutFigures:
     """The model's figures on up to SCORE_SAMPLE_ROWS rows of `files` (see `HeldOutFigures`).
 
-    A column's reconstruction is in the model's own units: a number's R² (of its normal score
-    or standardised value, over non-null rows), a boolean's or a category's accuracy (the
-    decoder's likeliest value)."""
+    A column's reconstruction is what `decode` gives: a number's R² over non-null rows (in
+    its original units where the decoder has means, else of its normal score or standardised
+    value), a boolean's or a category's accuracy (the decoder's likeliest value). The residual
+    deviations are of the normal scores (or standardised values), which sampling adds noise
+    to."""
     layout = model.layout
-    parts, residuals, hits = [], [], []
+    parts, residuals, units, hits = [], [], [], []
     for batch in data.first_rows(files, layout, SCORE_SAMPLE_ROWS):
         outputs = model(batch)[OUTPUTS]
         parts.append(np.asarray(model.column_errors(batch, outputs)))
@@ -186,10 +190,19 @@ def held_out_figures(model: Autoencoder, files: Sequence[str]) -> HeldOutFigures
             error = batch[SCALARS] - outputs[:, layout.outputs.scalars]
             error[batch[NULLS] > 0] = np.nan
             residuals.append(np.stack([error, batch[SCALARS]], axis=-1))
+        if model.units is not None:
+            target = np.asarray(model.units.standardised(batch[SCALARS][:, layout.means]))
+            error = target - outputs[:, layout.outputs.means]
+            error[batch[NULLS][:, layout.means] > 0] = np.nan
+            units.append(np.stack([error, target], axis=-1))
         hits.append(_category_hits(layout, batch, outputs))
     errors = np.concatenate(parts)
     values = np.percentile(errors.sum(axis=1), SCORE_PERCENTILES)
     reconstruction, rms = _reconstruction(layout, residuals, hits)
+    if units:  # the numbers' R² as decoded, in their own units
+        both = np.concatenate(units)
+        for k, j in enumerate(layout.means):
+            reconstruction[layout.scalars[j].name] = {"r2": _r2(both[:, k])}
     return HeldOutFigures({str(q): float(v) for q, v in zip(SCORE_PERCENTILES, values)}, rms,
                           dict(zip(layout.columns, map(float, errors.mean(axis=0)))),
                           reconstruction)
@@ -219,14 +232,20 @@ def _reconstruction(layout: Layout, residuals: list[np.ndarray], hits: list[np.n
                 right = (target - error > 0) == (target > 0.5)
                 figures[column.name] = {"accuracy": float(right.mean()) if len(right) else 1.0}
                 continue
-            mse = float(np.mean(error ** 2)) if len(error) else 0.0
-            variance = float(np.var(target)) if len(target) else 0.0
-            figures[column.name] = {"r2": 1.0 - mse / variance if variance > 0 else 1.0}
-            rms[column.name] = float(np.sqrt(mse))
+            figures[column.name] = {"r2": _r2(both[:, j])}
+            rms[column.name] = float(np.sqrt(np.mean(error ** 2))) if len(error) else 0.0
     found = np.concatenate(hits) if hits else np.zeros((0, 0), bool)
     for j, column in enumerate(layout.categoricals):
         figures[column.name] = {"accuracy": float(found[:, j].mean()) if len(found) else 1.0}
     return figures, rms
+
+
+def _r2(residuals: np.ndarray) -> float:
+    """R² from [rows, 2] (error, target) pairs, NaN errors (nulls) left out; 1 for a constant."""
+    present = residuals[~np.isnan(residuals[:, 0])]
+    mse = float(np.mean(present[:, 0] ** 2)) if len(present) else 0.0
+    variance = float(np.var(present[:, 1])) if len(present) else 0.0
+    return 1.0 - mse / variance if variance > 0 else 1.0
 
 
 class _MissedItems(keras.callbacks.Callback):
@@ -341,7 +360,7 @@ def fit_and_export(training: TrainingData, *, schema: Schema, staging: str,
 
 def _fit_autoencoder(training: TrainingData, options: ModelOptions, tft_layer: Any,
                      statistics: dict, vocabularies: dict) -> Fitted:
-    result = fit(training, options)
+    result = fit(training, options, statistics)
     held_out = held_out_figures(result.model, training.validation_files or training.train_files)
     prior = fit_prior(result.model, training.train_files, options)
     module = export.AutoencoderModule(tft_layer=tft_layer, model=result.model,

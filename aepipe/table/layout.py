@@ -17,8 +17,9 @@ is out of the vocabulary, V + 1 null), and per item set column its items' vocabu
 (`items_of`).
 
 The decoder emits one matrix whose columns are, in order (`Slices`): one output per scalar (a
-value, or a boolean's logit), `bins` quantile-bin logits per value scalar, one logit per
-nullable scalar's null flag, each categorical's logits, each item set's logits. Its loss terms
+value, or a boolean's logit), `bins` quantile-bin logits per value scalar and, with bins, one
+standardised value in original units per value scalar (its `means`), one logit per nullable
+scalar's null flag, each categorical's logits, each item set's logits. Its loss terms
 follow the same order (`term_names`, `term_columns`), and `generate`'s uniform draws (`draws`)
 are DRAWS_PER_SCALAR per scalar (bin, noise, position in the bin), then one per null flag, per
 categorical and per item set. A row's error is a mean over `columns`: every modelled column,
@@ -38,7 +39,7 @@ from aepipe.table import signatures
 from aepipe.table.schema import Column, Kind, Schema
 
 __all__ = ["Layout", "Slices", "SCALARS", "NULLS", "CATEGORIES", "items_of", "set_size",
-           "bin_name", "DRAWS_PER_SCALAR"]
+           "bin_name", "mean_name", "DRAWS_PER_SCALAR"]
 
 SCALARS, NULLS, CATEGORIES = "__scalars__", "__nulls__", "__categories__"
 DRAWS_PER_SCALAR = 3
@@ -61,6 +62,7 @@ class Slices:
 
     scalars: slice
     bins: slice
+    means: slice
     nulls: slice
     categories: slice
     items: slice
@@ -150,23 +152,31 @@ class Layout:
 
     @functools.cached_property
     def outputs(self) -> Slices:
-        return _slices(len(self.scalars), len(self.values) * self.bins, len(self.nullable),
-                       sum(self.classes), sum(self.items))
+        return _slices(len(self.scalars), len(self.values) * self.bins, len(self.means),
+                       len(self.nullable), sum(self.classes), sum(self.items))
+
+    @functools.cached_property
+    def means(self) -> np.ndarray:
+        """The value scalars with a mean output (all of them where there are bins): the
+        indices, among the scalars, of the values decoded in original units as well."""
+        return self.values if self.bins else np.zeros(0, np.int32)
 
     @functools.cached_property
     def draws(self) -> Slices:
         """Where each part's uniform draws lie in `generate`'s `uniform` input (no bins part:
         a scalar's draws include its bin's)."""
-        return _slices(DRAWS_PER_SCALAR * len(self.scalars), 0, len(self.nullable),
+        return _slices(DRAWS_PER_SCALAR * len(self.scalars), 0, 0, len(self.nullable),
                        len(self.categoricals), len(self.item_sets))
 
     @functools.cached_property
     def term_names(self) -> tuple[str, ...]:
         """Each loss term's name, in the order of the terms: a scalar's (its column's name),
-        a value's bin (``c__bins``), a null flag (``c__null``), a categorical, an item set."""
+        a value's bin (``c__bins``) and mean (``c__mean``), a null flag (``c__null``), a
+        categorical, an item set."""
         values = [self.scalars[i].name for i in self.values]
         return tuple([c.name for c in self.scalars]
                      + ([bin_name(name) for name in values] if self.bins else [])
+                     + [mean_name(self.scalars[i].name) for i in self.means]
                      + [signatures.null_name(self.scalars[i].name) for i in self.nullable]
                      + [c.name for c in self.categoricals + self.item_sets])
 
@@ -175,6 +185,7 @@ class Layout:
         """Each loss term's column, as an index into `columns`."""
         values = [self.scalars[i].name for i in self.values]
         owners = ([c.name for c in self.scalars] + (values if self.bins else [])
+                  + [self.scalars[i].name for i in self.means]
                   + [self.scalars[i].name for i in self.nullable]
                   + [c.name for c in self.categoricals + self.item_sets])
         index = {name: i for i, name in enumerate(self.columns)}
@@ -200,6 +211,11 @@ class Layout:
 def bin_name(column: str) -> str:
     """The loss term (and scale) of a value's quantile bin."""
     return column + "__bins"
+
+
+def mean_name(column: str) -> str:
+    """The loss term of a value's mean: its standardised value in original units."""
+    return column + "__mean"
 
 
 def _offsets(sizes: tuple[int, ...]) -> np.ndarray:

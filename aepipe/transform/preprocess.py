@@ -142,8 +142,10 @@ def _scaled(values: tf.Tensor, statistics: dict, numeric: str) -> tf.Tensor:
     """Every column as the model would see it if it were numeric: its normal score where
     quantiles are computed (they join `statistics`), else standardised."""
     if numeric == "quantile":
-        statistics["quantiles"] = tft.quantiles(values, marginal.QUANTILES, marginal.EPSILON,
-                                                reduce_instance_dims=False)
+        statistics["quantiles"] = marginal.thinned(
+            tft.quantiles(values, marginal.QUANTILES, marginal.EPSILON,
+                          reduce_instance_dims=False),
+            tft.size(values[:, :1]))
         knots = marginal.knots(statistics["quantiles"], statistics["min"], statistics["max"])
         return tf.transpose(marginal.to_normal(tf.transpose(values), knots))
     std = statistics["std"]
