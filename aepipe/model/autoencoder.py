@@ -237,7 +237,7 @@ class OriginalUnits:
 
     The normal scores are made for sampling: they spread every column evenly, so the squared
     error of a score barely tells a capital gain of 99,999 (0.5% of Adult's rows, 13 standard
-    deviations above the mean) from one of 15,024 (2.3 against 2.8). A code judged by how well it
+    deviations above the mean) from one of 15,024 (2.8 against 2.3). A code judged by how well it
     gives numbers back, as PCA's is, must weigh errors in the column's own units; the `means`
     output learns each number's conditional mean in those units, and `decode` reads it."""
 

@@ -43,15 +43,20 @@ class Values(tf.Module):
         """[batch, values] in original units, from the decoder's values, bin logits
         ([batch, values, bins]; None without bins) and standardised means (None without);
         `draws` [batch, values, 3] uniforms: the bin, the noise and the position in the bin."""
-        if not self._quantile or (draws is None and means is not None):
-            moments = self._moments
-            std = tf.where(moments["std"] > 0.0, moments["std"], 1.0)
-            value = means if draws is None and means is not None else self._noisy(
-                values, None if draws is None else draws[..., 1])
-            return tf.clip_by_value(value * std + moments["mean"], moments["min"],
-                                    moments["max"])
+        if draws is None and means is not None:  # decode: the decoder's mean in these units
+            return self._unstandardised(means)
+        if not self._quantile:
+            return self._unstandardised(
+                self._noisy(values, None if draws is None else draws[..., 1]))
         levels = self._level(values, bins, draws)
         return tf.transpose(marginal.from_level(tf.transpose(levels), self._knots))
+
+    def _unstandardised(self, standard: tf.Tensor) -> tf.Tensor:
+        """Standardised values in original units, within the training range."""
+        moments = self._moments
+        std = tf.where(moments["std"] > 0.0, moments["std"], 1.0)
+        return tf.clip_by_value(standard * std + moments["mean"], moments["min"],
+                                moments["max"])
 
     def _noisy(self, value: tf.Tensor, uniform: tf.Tensor | None) -> tf.Tensor:
         if uniform is None:
