@@ -216,7 +216,7 @@ class RawEncoding:
         for column in columns:
             values = train.column(column.name)
             has_null = values.null_count > 0
-            if column.kind in (Kind.NUMERIC, Kind.INTEGER):
+            if column.is_number:
                 numbers = _numbers(values)
                 mean = float(np.nanmean(numbers)) if np.isfinite(numbers).any() else 0.0
                 std = float(np.nanstd(numbers)) if np.isfinite(numbers).any() else 0.0
@@ -235,7 +235,7 @@ class RawEncoding:
         out = np.zeros((table.num_rows, self.width))
         for column, start, width, stats in self.blocks:
             values = table.column(column.name)
-            if column.kind in (Kind.NUMERIC, Kind.INTEGER):
+            if column.is_number:
                 z = (_numbers(values) - stats["mean"]) / stats["std"]
                 null = np.isnan(z)
                 out[:, start] = np.where(null, 0.0, z)
@@ -254,7 +254,7 @@ class RawEncoding:
         """Per column: ("z", standardised numbers) or ("category", chosen texts, None = null)."""
         decoded = {}
         for column, start, width, stats in self.blocks:
-            if column.kind in (Kind.NUMERIC, Kind.INTEGER):
+            if column.is_number:
                 decoded[column.name] = ("z", encoded[:, start])
             else:
                 labels = list(stats["categories"]) + ([None] if stats["null"] else [])
@@ -522,7 +522,7 @@ def reconstruct_aepipe(model_dir: str, holdout: pa.Table, raw: RawEncoding) -> d
     mse, accuracy = [], []
     for column, _, _, _ in raw.blocks:
         truth = holdout.column(column.name)
-        if column.kind in (Kind.NUMERIC, Kind.INTEGER):
+        if column.is_number:
             x = _numbers(truth)
             present = ~np.isnan(x)
             error = (raw.standardised(column, decoded[column.name].astype(np.float64))

@@ -235,7 +235,7 @@ def _inferred_schema(train: str, holdout: str, target: str, task: str
     for column in inferred.columns:
         if column.name == target:
             wanted = (Kind.CATEGORICAL if task in ("binary", "multiclass") else
-                      column.kind if column.kind in (Kind.NUMERIC, Kind.INTEGER) else
+                      column.kind if column.is_number else
                       Kind.NUMERIC)
             if wanted is not column.kind:
                 notes.append(f"target {target}: inferred {column.kind.value}, forced "

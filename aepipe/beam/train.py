@@ -37,7 +37,7 @@ from aepipe.options import ModelOptions
 from aepipe.store.manifest import TRANSFORM_FN
 from aepipe.store.publish import prepare, publish, staging_for, write_manifest
 from aepipe.table.grain import GrainCounts
-from aepipe.table.kinds import is_string_type
+from aepipe.table.kinds import NUMBER_KINDS, is_string_type
 from aepipe.table.layout import Layout, items_of
 from aepipe.table.rows import row_hashes
 from aepipe.table.schema import Kind, Schema
@@ -83,7 +83,7 @@ class TrainAutoencoder(beam.PTransform):
                 posixpath.join(work, name.lower()), schema=layout.matrix_schema(),
                 file_name_suffix=".parquet")
             for name, pcoll in zip(("Train", "Validation"), transformed)]
-        numbers = tuple(c for c in schema.modelled if c.kind in (Kind.NUMERIC, Kind.INTEGER))
+        numbers = tuple(c for c in schema.modelled if c.is_number)
         rows = (train, validation) | "AllRows" >> beam.Flatten()
         ranges = rows | "Ranges" >> beam.CombineGlobally(_Ranges(schema.passthrough + numbers))
         grains = rows | "Grains" >> beam.CombineGlobally(_Grains(numbers))
@@ -248,7 +248,7 @@ def _range_values(column: pa.Array, kind: Kind) -> pa.Array | None:
     """The values whose range is recorded for a column (None: none is)."""
     if kind is Kind.TIMESTAMP:
         return _as_int64(column)
-    if pa.types.is_integer(column.type) or kind in (Kind.NUMERIC, Kind.INTEGER):
+    if pa.types.is_integer(column.type) or kind in NUMBER_KINDS:
         return column
     if is_string_type(column.type):
         return pc.utf8_length(column)

@@ -57,14 +57,13 @@ ASSOCIATION_THRESHOLD = 0.3
 # ContingencySimilarity computes Cramer's V only under a positive threshold (and leaves out the
 # score of a pair at or under it): the smallest one makes it compute V for every pair.
 _ANY_ASSOCIATION = float(np.finfo(np.float64).tiny)
-_CONTINUOUS = frozenset({Kind.NUMERIC, Kind.INTEGER})
 _DCR_CHUNK_CELLS = 4_000_000
 _HGB_MAX_CATEGORIES = 254
 
 
 def is_continuous(column: Column) -> bool:
     """Numeric and integer columns are continuous; categorical and boolean ones discrete."""
-    return column.kind in _CONTINUOUS
+    return column.is_number
 
 
 def evaluation_frame(table: pa.Table, schema: Schema) -> pd.DataFrame:

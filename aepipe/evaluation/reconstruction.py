@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from aepipe.store.reader import ModelDirectory
 from aepipe.table.arrow import arrow_column
+from aepipe.table.kinds import NUMBER_KINDS
 from aepipe.table.schema import Column, Kind
 
 __all__ = ["reconstruction_quality"]
@@ -47,7 +48,7 @@ def _cell_errors(column: Column, real: pa.Array, rebuilt: pa.Array,
     """Standardised errors (NaN where null) for numbers; 1.0 for a match (null included),
     0.0 otherwise."""
     is_null = np.asarray(real.is_null())
-    if column.kind in (Kind.NUMERIC, Kind.INTEGER):
+    if column.is_number:
         std = model.manifest.statistics[column.name]["std"] or 1.0
         error = (_floats(rebuilt) - _floats(real)) / std
         return np.where(is_null, np.nan, error)
@@ -60,6 +61,6 @@ def _floats(array: pa.Array) -> np.ndarray:
 
 
 def _summary(kind: Kind, cells: np.ndarray) -> dict[str, float]:
-    if kind in (Kind.NUMERIC, Kind.INTEGER):
+    if kind in NUMBER_KINDS:
         return {"rmse": float(np.sqrt(np.nanmean(np.square(cells))))}
     return {"accuracy": float(np.mean(cells))}

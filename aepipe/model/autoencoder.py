@@ -243,11 +243,9 @@ class OriginalUnits:
 
     def __init__(self, layout: Layout, statistics: Mapping[str, Mapping]):
         stats = [statistics[layout.scalars[i].name] for i in layout.means]
-        self.knots = marginal.knots(np.array([s["quantiles"] for s in stats], np.float32),
-                                    [s["min"] for s in stats], [s["max"] for s in stats])
+        self.knots = marginal.column_knots(stats)
         self.mean = np.array([s["mean"] for s in stats], np.float32)
-        std = np.array([s["std"] for s in stats], np.float32)
-        self.std = np.where(std > 0, std, 1.0).astype(np.float32)
+        self.std = marginal.divisor([s["std"] for s in stats])
 
     def standardised(self, scores):
         """[batch, means] normal scores as (x - mean) / std, x = F⁻¹(Φ(score))."""

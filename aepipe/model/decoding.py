@@ -33,8 +33,7 @@ class Values(tf.Module):
         self._quantile = bool(stats) and "quantiles" in stats[0]
         self._residual_std = tf.constant([residual_std.get(n, 0.0) for n in names], tf.float32)
         if self._quantile:
-            self._knots = marginal.knots(tf.constant([s["quantiles"] for s in stats], tf.float32),
-                                         [s["min"] for s in stats], [s["max"] for s in stats])
+            self._knots = marginal.column_knots(stats)
         self._moments = {k: tf.constant([s[k] for s in stats], tf.float32)
                          for k in ("mean", "std", "min", "max")}
 
@@ -54,9 +53,8 @@ class Values(tf.Module):
     def _unstandardised(self, standard: tf.Tensor) -> tf.Tensor:
         """Standardised values in original units, within the training range."""
         moments = self._moments
-        std = tf.where(moments["std"] > 0.0, moments["std"], 1.0)
-        return tf.clip_by_value(standard * std + moments["mean"], moments["min"],
-                                moments["max"])
+        return tf.clip_by_value(standard * marginal.divisor(moments["std"]) + moments["mean"],
+                                moments["min"], moments["max"])
 
     def _noisy(self, value: tf.Tensor, uniform: tf.Tensor | None) -> tf.Tensor:
         if uniform is None:

@@ -198,11 +198,7 @@ def held_out_figures(model: Autoencoder, files: Sequence[str]) -> HeldOutFigures
         hits.append(_category_hits(layout, batch, outputs))
     errors = np.concatenate(parts)
     values = np.percentile(errors.sum(axis=1), SCORE_PERCENTILES)
-    reconstruction, rms = _reconstruction(layout, residuals, hits)
-    if units:  # the numbers' R² as decoded, in their own units
-        both = np.concatenate(units)
-        for k, j in enumerate(layout.means):
-            reconstruction[layout.scalars[j].name] = {"r2": _r2(both[:, k])}
+    reconstruction, rms = _reconstruction(layout, residuals, hits, units)
     return HeldOutFigures({str(q): float(v) for q, v in zip(SCORE_PERCENTILES, values)}, rms,
                           dict(zip(layout.columns, map(float, errors.mean(axis=0)))),
                           reconstruction)
@@ -218,13 +214,18 @@ def _category_hits(layout: Layout, batch: dict, outputs: np.ndarray) -> np.ndarr
     return np.stack(found, axis=1) == batch[CATEGORIES]
 
 
-def _reconstruction(layout: Layout, residuals: list[np.ndarray], hits: list[np.ndarray]
+def _reconstruction(layout: Layout, residuals: list[np.ndarray], hits: list[np.ndarray],
+                    units: list[np.ndarray]
                     ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
-    """Per column its R² or accuracy, and per value scalar its residual deviation."""
+    """Per column its R² (of the decoder's means in original units where it has them, else
+    of the normal scores or standardised values) or accuracy, and per value scalar its
+    residual deviation (of the normal scores or standardised values: what sampling adds)."""
     figures: dict[str, dict[str, float]] = {}
     rms: dict[str, float] = {}
     if residuals:
         both = np.concatenate(residuals)
+        decoded = dict(zip(layout.means, np.moveaxis(np.concatenate(units), 1, 0))
+                       ) if units else {}
         for j, column in enumerate(layout.scalars):
             present = ~np.isnan(both[:, j, 0])
             error, target = both[present, j, 0], both[present, j, 1]
@@ -232,7 +233,7 @@ def _reconstruction(layout: Layout, residuals: list[np.ndarray], hits: list[np.n
                 right = (target - error > 0) == (target > 0.5)
                 figures[column.name] = {"accuracy": float(right.mean()) if len(right) else 1.0}
                 continue
-            figures[column.name] = {"r2": _r2(both[:, j])}
+            figures[column.name] = {"r2": _r2(decoded.get(j, both[:, j]))}
             rms[column.name] = float(np.sqrt(np.mean(error ** 2))) if len(error) else 0.0
     found = np.concatenate(hits) if hits else np.zeros((0, 0), bool)
     for j, column in enumerate(layout.categoricals):

@@ -7,7 +7,7 @@ import enum
 
 import pyarrow as pa
 
-__all__ = ["Kind", "MODELLED_KINDS", "PASSTHROUGH_KINDS", "is_string_type", "is_item_set_type"]
+__all__ = ["Kind", "NUMBER_KINDS", "MODELLED_KINDS", "PASSTHROUGH_KINDS", "is_string_type", "is_item_set_type"]
 
 
 class Kind(str, enum.Enum):
@@ -39,8 +39,8 @@ class Kind(str, enum.Enum):
         return True
 
 
-MODELLED_KINDS = frozenset({Kind.NUMERIC, Kind.INTEGER, Kind.CATEGORICAL, Kind.BOOLEAN,
-                            Kind.ITEMS})
+NUMBER_KINDS = frozenset({Kind.NUMERIC, Kind.INTEGER})  # modelled as numbers
+MODELLED_KINDS = NUMBER_KINDS | {Kind.CATEGORICAL, Kind.BOOLEAN, Kind.ITEMS}
 PASSTHROUGH_KINDS = frozenset({Kind.KEY, Kind.TIMESTAMP})
 
 

@@ -89,8 +89,7 @@ class Layout:
         modelled = schema.modelled
         item_sets = tuple(c for c in modelled if c.kind is Kind.ITEMS)
         categoricals = tuple(c for c in modelled if c.kind is Kind.CATEGORICAL)
-        scalars = tuple(c for c in modelled if c.kind in (Kind.NUMERIC, Kind.INTEGER,
-                                                           Kind.BOOLEAN))
+        scalars = tuple(c for c in modelled if c.is_number or c.kind is Kind.BOOLEAN)
         return cls(modelled, scalars + tuple(set_size(c) for c in item_sets), categoricals,
                    item_sets, tuple(sizes.get(c.name, 0) + 2 for c in categoricals),
                    tuple(sizes.get(c.name, 0) for c in item_sets), bins)

@@ -61,7 +61,7 @@ def _problems(array: pa.Array, column: Column) -> np.ndarray | None:
     mask = None
     if not column.nullable and array.null_count:
         mask = np.asarray(array.is_null())
-    if column.kind in (Kind.NUMERIC, Kind.INTEGER) and pa.types.is_floating(array.type):
+    if column.is_number and pa.types.is_floating(array.type):
         bad = pc.invert(pc.is_finite(array))
         if column.kind is Kind.INTEGER:
             bad = pc.or_(bad, pc.not_equal(array, pc.round(array)))

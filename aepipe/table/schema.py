@@ -16,7 +16,7 @@ import pyarrow as pa
 import yaml
 
 from aepipe.errors import SchemaError
-from aepipe.table.kinds import MODELLED_KINDS, PASSTHROUGH_KINDS, Kind
+from aepipe.table.kinds import MODELLED_KINDS, NUMBER_KINDS, PASSTHROUGH_KINDS, Kind
 from aepipe.table.signatures import RESERVED_SUFFIXES
 
 __all__ = ["Kind", "Column", "Schema", "arrow_schema_to_json", "arrow_schema_from_json",
@@ -34,6 +34,11 @@ class Column:
     @property
     def modelled(self) -> bool:
         return self.kind in MODELLED_KINDS
+
+    @property
+    def is_number(self) -> bool:
+        """Numeric or integer: modelled as a number, its statistics in the manifest."""
+        return self.kind in NUMBER_KINDS
 
     def accepts(self, arrow_type: pa.DataType) -> bool:
         """Whether a Parquet column of `arrow_type` can feed this column."""

@@ -32,11 +32,12 @@ function, the inverse inside the exported decoder.
 from __future__ import annotations
 
 import math
+from typing import Any, Mapping, Sequence
 
 import tensorflow as tf
 
 __all__ = ["QUANTILES", "EPSILON", "BINS", "ROWS_PER_BUCKET", "MIN_BUCKETS", "thinned",
-           "knots", "to_normal", "from_normal", "level", "from_level", "bin_of"]
+           "knots", "column_knots", "divisor", "to_normal", "from_normal", "level", "from_level", "bin_of"]
 
 QUANTILES = 1000
 BINS = 10
@@ -69,6 +70,20 @@ def knots(boundaries: tf.Tensor, minimum: tf.Tensor, maximum: tf.Tensor) -> tf.T
         return tf.expand_dims(tf.cast(value, tf.float32), -1)
 
     return tf.concat([edge(minimum), tf.cast(boundaries, tf.float32), edge(maximum)], axis=-1)
+
+
+def column_knots(statistics: Sequence[Mapping[str, Any]]) -> tf.Tensor:
+    """[columns, Q + 1] knots from each column's transform statistics (its "quantiles",
+    "min" and "max"), as the model directory's manifest keeps them."""
+    return knots(tf.constant([s["quantiles"] for s in statistics], tf.float32),
+                 [s["min"] for s in statistics], [s["max"] for s in statistics])
+
+
+def divisor(std) -> tf.Tensor:
+    """A standard deviation to divide by: 1 where a column is constant (0), so standardising
+    it gives zeros rather than NaN."""
+    std = tf.cast(std, tf.float32)
+    return tf.where(std > 0.0, std, 1.0)
 
 
 def to_normal(x: tf.Tensor, knots: tf.Tensor) -> tf.Tensor:

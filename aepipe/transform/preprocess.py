@@ -148,8 +148,7 @@ def _scaled(values: tf.Tensor, statistics: dict, numeric: str) -> tf.Tensor:
             tft.size(values[:, :1]))
         knots = marginal.knots(statistics["quantiles"], statistics["min"], statistics["max"])
         return tf.transpose(marginal.to_normal(tf.transpose(values), knots))
-    std = statistics["std"]
-    return (values - statistics["mean"]) / tf.where(std > 0.0, std, 1.0)
+    return (values - statistics["mean"]) / marginal.divisor(statistics["std"])
 
 
 def _categoricals(values: tf.Tensor, is_null: tf.Tensor, top_k: int) -> dict[str, tf.Tensor]:
