@@ -17,7 +17,7 @@ from aepipe.errors import OptionsError
 
 __all__ = ["option", "REQUIRED", "ModelOptions", "EncodeOptions", "SampleOptions",
            "RecommendOptions", "EvaluateOptions", "InferSchemaOptions", "MODELS",
-           "NUMERIC_TRANSFORMS", "PRIORS", "CALIBRATIONS", "ACTIVATIONS", "TABLE_SHAPE",
+           "NUMERIC_TRANSFORMS", "PRIORS", "CALIBRATIONS", "ACTIVATIONS", "DECAYS", "TABLE_SHAPE",
            "ITEM_SET_SHAPE", "EASE_MAX_ITEMS"]
 
 # aepipe.model.autoencoder.MODELS: a plain autoencoder or a variational one; and EASE/EDLAE, a
@@ -30,12 +30,18 @@ PRIORS = ("gaussian_mixture",)  # aepipe.model.prior.PRIORS: densities fitted to
 CALIBRATIONS = ("pairs", "columns", "none")
 NUMERIC_TRANSFORMS = ("quantile", "standard")  # see aepipe.transform.marginal; or standardised
 ACTIVATIONS = ("relu", "tanh")  # of the hidden layers
+# how the learning rate falls over the step budget (aepipe.model.fitting.learning_rate)
+DECAYS = ("cosine", "constant")
 # The shape a model takes when its options leave it unset: one for tables of ordinary columns
 # (chosen on four tables, see docs/train.md), one for tables with an item set column
 # (Mult-VAE's: one tanh layer of 600, a code of 200; measured on MovieLens 100K, see
-# docs/recommend.md, where tanh found 0.06 more NDCG@100 than relu).
-TABLE_SHAPE = {"code_size": 8, "hidden": (128, 64), "activation": "relu", "beta": 0.01}
-ITEM_SET_SHAPE = {"code_size": 200, "hidden": (600,), "activation": "tanh", "beta": 0.001}
+# docs/recommend.md, where tanh found 0.06 more NDCG@100 than relu). A table's model takes
+# 10,000 steps to converge and starts faster (docs/train.md); an item set's stops after a few
+# hundred, at Mult-VAE's rate.
+TABLE_SHAPE = {"code_size": 8, "hidden": (128, 64), "activation": "relu", "beta": 0.01,
+               "learning_rate": 3e-3}
+ITEM_SET_SHAPE = {"code_size": 200, "hidden": (600,), "activation": "tanh", "beta": 0.001,
+                  "learning_rate": 1e-3}
 
 
 REQUIRED = dataclasses.MISSING
@@ -53,8 +59,8 @@ def option(default: Any, help: str, **cli: Any) -> Any:
 class ModelOptions:
     """`aepipe train`: how the autoencoder is shaped and trained.
 
-    The shape (`code_size`, `hidden`, `activation`, `beta`) left as None takes the default of
-    the table's kind, TABLE_SHAPE or ITEM_SET_SHAPE (`for_table`).
+    The shape (`code_size`, `hidden`, `activation`, `beta`) and the `learning_rate` left as
+    None take the default of the table's kind, TABLE_SHAPE or ITEM_SET_SHAPE (`for_table`).
 
     Training runs for at most `steps` optimisation steps of `batch_size` rows (fewer rows per
     step when the table is small, so that a pass has several steps), validates every pass or
@@ -88,7 +94,12 @@ class ModelOptions:
                         "and more passes, so as many steps as large ones)")
     epochs: int | None = option(None, "most passes over the training rows (default: no cap)")
     batch_size: int = option(256, "rows per step (fewer when a pass would have under 8 steps)")
-    learning_rate: float = option(1e-3, "Adam's learning rate")
+    learning_rate: float | None = option(
+        None, f"Adam's learning rate at the first step (default {TABLE_SHAPE['learning_rate']}, "
+        f"{ITEM_SET_SHAPE['learning_rate']} with item sets)")
+    learning_rate_decay: str = option(
+        "cosine", "how the learning rate falls over the step budget: along a half cosine to a "
+        "hundredth of it (cosine), or not at all (constant)", choices=DECAYS)
     patience: int = option(10, "validations without improvement before stopping (one per "
                            "pass or per 100 steps, whichever is more)")
     validation_fraction: float = option(0.1, "share of the rows held out for validation, "
@@ -121,13 +132,15 @@ class ModelOptions:
     def __post_init__(self):
         if (self.code_size or 1) < 1 or any(h < 1 for h in self.hidden or ()):
             raise OptionsError("code size and hidden layer widths must be positive")
-        if (self.steps < 1 or self.batch_size < 1 or self.learning_rate <= 0
+        if (self.steps < 1 or self.batch_size < 1 or (self.learning_rate or 1.0) <= 0
                 or (self.epochs is not None and self.epochs < 1)):
             raise OptionsError("steps, epochs, batch size and learning rate must be positive")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise OptionsError("the validation fraction must be in [0, 1)")
         if self.activation not in (None, *ACTIVATIONS):
             raise OptionsError(f"the activation must be one of {', '.join(ACTIVATIONS)}")
+        if self.learning_rate_decay not in DECAYS:
+            raise OptionsError(f"the learning rate decay must be one of {', '.join(DECAYS)}")
         if self.model not in (None, *MODELS) or self.numeric not in NUMERIC_TRANSFORMS:
             raise OptionsError(f"the model must be one of {', '.join(MODELS)} and the numeric "
                                f"transform one of {', '.join(NUMERIC_TRANSFORMS)}")

@@ -260,8 +260,27 @@ def test_unset_shape_options_take_the_default_of_the_tables_kind():
         assert {name: getattr(resolved, name) for name in shape} == shape
     assert ModelOptions().for_table(item_sets=False).model == "vae"
     assert ModelOptions().for_table(item_sets=True, only_item_sets=True).model == "ease"
-    chosen = ModelOptions(model="vae", code_size=3, hidden=(5,), activation="relu", beta=0.5)
+    chosen = ModelOptions(model="vae", code_size=3, hidden=(5,), activation="relu", beta=0.5,
+                          learning_rate=0.02)
     assert chosen.for_table(item_sets=True, only_item_sets=True) == chosen
+
+
+def test_the_learning_rate_falls_along_a_half_cosine_to_a_hundredth_over_the_budget():
+    from aepipe.model.fitting import learning_rate
+
+    options = ModelOptions(learning_rate=0.004, batch_size=256)
+    budget = Schedule(batch_size=256, steps_per_pass=100, period=100, periods=10)
+    small = Schedule(batch_size=64, steps_per_pass=8, period=100, periods=10)  # a small table
+    for schedule, first in ((budget, 0.004), (small, 0.002)):  # sqrt(64 / 256) = 1/2
+        rate = learning_rate(options, schedule)
+        for step in (0, 250, 500, 999, 1000):
+            cosine = 0.5 * (1.0 + math.cos(math.pi * step / 1000))
+            assert float(rate(step)) == pytest.approx(first * (0.01 + 0.99 * cosine), rel=1e-5)
+    constant = ModelOptions(learning_rate=0.004, learning_rate_decay="constant")
+    assert learning_rate(constant, budget) == 0.004
+    assert learning_rate(constant, small) == pytest.approx(0.002)
+    with pytest.raises(OptionsError, match="decay"):
+        ModelOptions(learning_rate_decay="linear")
 
 
 def test_validation_recall_counts_hidden_items_among_the_best_unseen_ones():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import posixpath
 import time
 from typing import Any, Mapping, NamedTuple, Sequence
@@ -26,7 +27,7 @@ from aepipe.table.layout import CATEGORIES, NULLS, SCALARS, Layout, items_of
 from aepipe.table.schema import Schema
 from aepipe.transform import marginal
 
-__all__ = ["TrainingData", "FitResult", "Schedule", "fit", "fit_and_export"]
+__all__ = ["TrainingData", "FitResult", "Schedule", "fit", "fit_and_export", "learning_rate"]
 
 _LOG = logging.getLogger(__name__)
 SCORE_SAMPLE_ROWS = 200_000
@@ -37,6 +38,7 @@ VALIDATION_STEPS = 100
 VALIDATION_BATCH = 4096
 RECALL_AT = 20  # a table with item sets is validated on its recommendations' recall at 20
 MISSED = "val_missed"
+FINAL_LEARNING_RATE = 0.01  # the cosine decay's last rate, as a share of the first
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +113,7 @@ def fit(training: TrainingData, options: ModelOptions, statistics: Mapping[str, 
                                   input_dropout=options.input_dropout,
                                   item_dropout=options.item_dropout,
                                   activation=options.activation, seed=options.seed)
-    model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate(options, schedule)))
     train = data.dataset(training.train_files, layout, schedule.batch_size, options.seed,
                          shuffle=True)
     validation, validation_steps = None, None
@@ -137,6 +139,25 @@ def fit(training: TrainingData, options: ModelOptions, statistics: Mapping[str, 
     best = int(np.argmin(losses[monitor]))
     _warn_if_still_improving(losses[monitor], best, schedule, options)
     return FitResult(model, losses, best, schedule, time.perf_counter() - started)
+
+
+def learning_rate(options: ModelOptions, schedule: Schedule
+                  ) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """Adam's learning rate: `options.learning_rate` times the square root of the batch's
+    share of `options.batch_size` (a small table's smaller batches are noisier: Adam's
+    square-root scaling rule, Malladi et al. 2022), held (decay "constant") or falling along a
+    half cosine to FINAL_LEARNING_RATE of it at the schedule's last step (SGDR's schedule,
+    Loshchilov & Hutter 2017, without restarts).
+
+    A large table's model is still improving when its step budget runs out; a rate that starts
+    three times higher and then falls reaches a lower loss in the same steps (Adult's
+    validation loss 0.084 -> 0.066, docs/train.md). A small table stops early on its validation
+    loss long before the rate falls, and its batches of a few dozen rows start near 0.001."""
+    first = options.learning_rate * math.sqrt(schedule.batch_size / options.batch_size)
+    if options.learning_rate_decay == "constant":
+        return first
+    return keras.optimizers.schedules.CosineDecay(first, schedule.steps,
+                                                  alpha=FINAL_LEARNING_RATE)
 
 
 def _warn_if_still_improving(losses: list[float], best: int, schedule: Schedule,
