@@ -96,7 +96,8 @@ class ModelOptions:
     batch_size: int = option(256, "rows per step (fewer when a pass would have under 8 steps)")
     learning_rate: float | None = option(
         None, f"Adam's learning rate at the first step (default {TABLE_SHAPE['learning_rate']}, "
-        f"{ITEM_SET_SHAPE['learning_rate']} with item sets)")
+        f"{ITEM_SET_SHAPE['learning_rate']} with item sets), times the square root of the "
+        "batch's share of --batch-size where a small table gets smaller batches")
     learning_rate_decay: str = option(
         "cosine", "how the learning rate falls over the step budget: along a half cosine to a "
         "hundredth of it (cosine), or not at all (constant)", choices=DECAYS)
