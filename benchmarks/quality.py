@@ -72,7 +72,7 @@ for path in (str(ROOT), str(HERE)):
         sys.path.insert(0, path)
 
 import tables as bench_tables  # noqa: E402
-from aepipe.table.schema import Column, Kind, Schema  # noqa: E402
+from aepipe.table.schema import Column, Schema  # noqa: E402
 
 LOG = logging.getLogger("benchmark.quality")
 PEERS = ("tvae", "gaussian_copula", "tabular_argn")

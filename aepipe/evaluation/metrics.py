@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from aepipe.table.schema import Column, Kind, Schema
+from aepipe.table.schema import Column, Schema
 
 __all__ = ["evaluation_frame", "is_continuous", "ks_complement", "tv_complement",
            "column_shapes", "discretize", "correlation_similarity", "contingency_similarity",

@@ -7,7 +7,8 @@ import enum
 
 import pyarrow as pa
 
-__all__ = ["Kind", "NUMBER_KINDS", "MODELLED_KINDS", "PASSTHROUGH_KINDS", "is_string_type", "is_item_set_type"]
+__all__ = ["Kind", "NUMBER_KINDS", "MODELLED_KINDS", "PASSTHROUGH_KINDS", "is_string_type",
+           "is_item_set_type"]
 
 
 class Kind(str, enum.Enum):

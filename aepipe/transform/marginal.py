@@ -37,7 +37,8 @@ from typing import Any, Mapping, Sequence
 import tensorflow as tf
 
 __all__ = ["QUANTILES", "EPSILON", "BINS", "ROWS_PER_BUCKET", "MIN_BUCKETS", "thinned",
-           "knots", "column_knots", "divisor", "to_normal", "from_normal", "level", "from_level", "bin_of"]
+           "knots", "column_knots", "divisor", "to_normal", "from_normal", "level", "from_level",
+           "bin_of"]
 
 QUANTILES = 1000
 BINS = 10
